@@ -1,0 +1,121 @@
+//! The bookkeeping every strategy shares: how many jobs were accepted, started,
+//! finished or panicked, and how many threads are alive.
+//!
+//! Strategies call [`Counters::accepted`] when they take a job (before the job
+//! can possibly start) and run every job through [`Counters::run`], which
+//! catches a panic so that the worker survives it.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::{DispatchStats, Job};
+
+/// Lock-free counters; a snapshot is a set of relaxed loads.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    accepted: AtomicU64,
+    started: AtomicU64,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    threads_alive: AtomicU64,
+}
+
+impl Counters {
+    /// Records that a job was taken. Call before the job becomes visible to a
+    /// worker, so that `queued` never goes negative.
+    pub(crate) fn accepted(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+    }
+
+    /// Takes back an [`accepted`](Self::accepted) job that was then refused.
+    pub(crate) fn unaccepted(&self) {
+        self.accepted.fetch_sub(1, Relaxed);
+    }
+
+    /// Runs a job on the current thread, catching and counting a panic.
+    pub(crate) fn run(&self, job: Job) {
+        self.started.fetch_add(1, Relaxed);
+        match panic::catch_unwind(AssertUnwindSafe(job)) {
+            Ok(()) => self.completed.fetch_add(1, Relaxed),
+            Err(_) => self.panicked.fetch_add(1, Relaxed),
+        };
+    }
+
+    /// Counts the current thread as alive until the guard drops.
+    pub(crate) fn thread_alive(&self) -> AliveGuard<'_> {
+        self.threads_alive.fetch_add(1, Relaxed);
+        AliveGuard(self)
+    }
+
+    /// A snapshot. `threads_alive` is the live-thread gauge kept by
+    /// [`thread_alive`](Self::thread_alive) guards.
+    pub(crate) fn snapshot(&self) -> DispatchStats {
+        self.snapshot_with_threads(self.threads_alive.load(Relaxed))
+    }
+
+    /// A snapshot with a thread count the strategy reads elsewhere (for pools
+    /// whose threads it does not start itself).
+    pub(crate) fn snapshot_with_threads(&self, threads_alive: u64) -> DispatchStats {
+        // Read in the order a job moves, so each difference is non-negative
+        // unless a job moved between two loads; saturate in that case.
+        let completed = self.completed.load(Relaxed);
+        let panicked = self.panicked.load(Relaxed);
+        let started = self.started.load(Relaxed);
+        let accepted = self.accepted.load(Relaxed);
+        DispatchStats {
+            queued: accepted.saturating_sub(started),
+            busy: started.saturating_sub(completed + panicked),
+            threads_alive,
+            completed,
+            panicked,
+        }
+    }
+}
+
+/// Decrements the live-thread gauge when the thread ends, however it ends.
+#[derive(Debug)]
+pub(crate) struct AliveGuard<'a>(&'a Counters);
+
+impl Drop for AliveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.threads_alive.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_counted_and_does_not_escape() {
+        let counters = Counters::default();
+        counters.accepted();
+        counters.run(Box::new(|| panic!("job panics on purpose")));
+        counters.accepted();
+        counters.run(Box::new(|| {}));
+        let stats = counters.snapshot();
+        assert_eq!(
+            (stats.completed, stats.panicked, stats.queued, stats.busy),
+            (1, 1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn queued_counts_accepted_jobs_not_yet_started() {
+        let counters = Counters::default();
+        counters.accepted();
+        counters.accepted();
+        counters.accepted();
+        counters.unaccepted();
+        assert_eq!(counters.snapshot().queued, 2);
+    }
+
+    #[test]
+    fn alive_guard_tracks_threads() {
+        let counters = Counters::default();
+        let guard = counters.thread_alive();
+        assert_eq!(counters.snapshot().threads_alive, 1);
+        drop(guard);
+        assert_eq!(counters.snapshot().threads_alive, 0);
+    }
+}

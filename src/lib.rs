@@ -1,0 +1,23 @@
+//! # dispatchlab
+//!
+//! Measures how a server should hand work to threads.
+//!
+//! Several dispatch strategies sit behind one [`Dispatcher`] trait and serve
+//! one identical keep-alive HTTP/1.1 server, so that their results under `wrk`,
+//! under the crate's own load generator and under criterion can be compared
+//! on the same machine, in the same run.
+//!
+//! The map of the crate:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`dispatch`] | the [`Dispatcher`] trait and one module per strategy |
+//! | [`http`] | request parsing, limits, keep-alive rules, response encoding |
+//! | [`workload`] | the routes every strategy serves (`/`, `/sleep`, `/spin`, `/bytes`, `/metrics`) |
+//! | [`server`] | listener, the two dispatch scopes, shutdown, stats |
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod dispatch;
+pub mod results;
+
+pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher, Job, RejectReason, Rejected, Strategy};
