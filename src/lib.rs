@@ -18,6 +18,9 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod dispatch;
+pub mod http;
 pub mod results;
+pub mod server;
+pub mod workload;
 
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher, Job, RejectReason, Rejected, Strategy};

@@ -36,7 +36,7 @@ mod worker;
 use std::fmt;
 use std::io;
 
-pub use config::{DispatchConfig, Pick};
+pub use config::{DispatchConfig, Pick, default_workers};
 pub use strategy::{BuildError, Strategy};
 
 /// A unit of work handed to a strategy.

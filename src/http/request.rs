@@ -1,0 +1,428 @@
+//! One parsed request head and the rules read from its headers: framing
+//! (`Content-Length`, `Transfer-Encoding`), keep-alive, `Host`, `Expect`.
+
+use super::{Connection, HttpError, Limits};
+
+/// The request method, as far as the workload cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`: answered like GET, without the body.
+    Head,
+    /// `POST`: the body is read and discarded.
+    Post,
+    /// Anything else: answered 405 by the workload.
+    Other,
+}
+
+/// The protocol version of the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: closes after each response unless the client asks otherwise.
+    Http10,
+    /// HTTP/1.1: persistent unless the client says `Connection: close`.
+    Http11,
+}
+
+/// A request whose head has been parsed and whose body has been discarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The target in origin form (`/path?query`), absolute form reduced to it.
+    pub target: String,
+    /// The protocol version.
+    pub version: Version,
+    /// Whether the client wants the connection kept after the response.
+    pub keep_alive: bool,
+    /// Body bytes that were read and discarded.
+    pub body_len: u64,
+}
+
+impl Request {
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(path, _)| path)
+    }
+
+    /// The `Connection` header for the response to this request, when the
+    /// server itself has no reason to close.
+    pub fn response_connection(&self) -> Connection {
+        match (self.keep_alive, self.version) {
+            (false, _) => Connection::Close,
+            (true, Version::Http10) => Connection::KeepAlive,
+            (true, Version::Http11) => Connection::Implicit,
+        }
+    }
+
+    /// The value of a query parameter, if present (`?ms=40` → `Some("40")`).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.target.split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find_map(|(key, value)| (key == name).then_some(value))
+    }
+}
+
+/// How the body of a request is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed head: the request plus what the decoder needs to read the body.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) request: Request,
+    pub(crate) framing: BodyFraming,
+    pub(crate) expects_continue: bool,
+    /// Bytes of the head, terminating blank line included.
+    pub(crate) len: usize,
+}
+
+/// Parses a head from the start of `input`: `Ok(None)` when it is not complete
+/// yet (and still within the limits).
+pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
+    let mut slots = [httparse::EMPTY_HEADER; Limits::HEADER_SLOTS];
+    let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
+    let mut parsed = httparse::Request::new(slots);
+    let status = parsed.parse(input).map_err(|err| classify_parse_error(err, input))?;
+    check_request_line_length(input, limits)?;
+    let len = match status {
+        httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete(len) if len > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Complete(len) => len,
+    };
+    let version = match parsed.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(HttpError::UnsupportedVersion),
+    };
+    let fields = HeaderFields::read(parsed.headers, version)?;
+    let framing = fields.framing(version, limits)?;
+    let request = Request {
+        method: method_of(parsed.method.unwrap_or_default()),
+        target: origin_form(parsed.path.unwrap_or_default())?,
+        version,
+        keep_alive: fields.keep_alive(version),
+        body_len: 0,
+    };
+    let has_body = framing != BodyFraming::Length(0);
+    Ok(Some(Head {
+        request,
+        framing,
+        expects_continue: fields.expect_continue && has_body,
+        len,
+    }))
+}
+
+/// Tells a version we do not speak (505) from a line that is not HTTP (400).
+fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
+    match err {
+        httparse::Error::TooManyHeaders => HttpError::HeadersTooLarge,
+        httparse::Error::Version if looks_like_other_http_version(input) => HttpError::UnsupportedVersion,
+        httparse::Error::Version => HttpError::BadRequest("malformed HTTP version"),
+        httparse::Error::Token => HttpError::BadRequest("malformed request line"),
+        httparse::Error::NewLine => HttpError::BadRequest("malformed line ending"),
+        httparse::Error::HeaderName => HttpError::BadRequest("malformed header name"),
+        httparse::Error::HeaderValue => HttpError::BadRequest("malformed header value"),
+        httparse::Error::Status => HttpError::BadRequest("malformed request"),
+    }
+}
+
+/// `HTTP/<digit>.<digit>` or `HTTP/<digit>` at the end of the request line.
+fn looks_like_other_http_version(input: &[u8]) -> bool {
+    let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+        return false;
+    };
+    match version.strip_prefix(b"HTTP/") {
+        Some([major]) => major.is_ascii_digit(),
+        Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+fn check_request_line_length(input: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    let line_len = input.iter().position(|&b| b == b'\n').unwrap_or(input.len());
+    if line_len > limits.max_request_line {
+        Err(HttpError::RequestLineTooLong)
+    } else {
+        Ok(())
+    }
+}
+
+fn method_of(method: &str) -> Method {
+    match method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        _ => Method::Other,
+    }
+}
+
+/// Reduces the target to origin form: `/path?query`. Absolute form
+/// (`http://host/path`) is accepted as RFC 9112 requires; `*` and anything
+/// else not starting with `/` is refused.
+fn origin_form(target: &str) -> Result<String, HttpError> {
+    if target.starts_with('/') {
+        return Ok(target.to_owned());
+    }
+    let after_scheme = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| {
+            target
+                .get(..scheme.len())
+                .filter(|s| s.eq_ignore_ascii_case(scheme))
+                .map(|_| &target[scheme.len()..])
+        })
+        .ok_or(HttpError::BadRequest("the request target must start with '/'"))?;
+    Ok(match after_scheme.find(['/', '?']) {
+        Some(start) if after_scheme[start..].starts_with('/') => after_scheme[start..].to_owned(),
+        Some(start) => format!("/{}", &after_scheme[start..]),
+        None => "/".to_owned(),
+    })
+}
+
+/// The header fields the server acts on, checked for conflicts.
+#[derive(Debug, Default)]
+struct HeaderFields {
+    content_length: Option<u64>,
+    /// A `Content-Length` too large to represent: refused as too large.
+    content_length_overflows: bool,
+    chunked: bool,
+    has_transfer_encoding: bool,
+    hosts: usize,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl HeaderFields {
+    fn read(headers: &[httparse::Header<'_>], version: Version) -> Result<Self, HttpError> {
+        let mut fields = HeaderFields::default();
+        for header in headers {
+            let name = header.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                fields.add_content_length(header.value)?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                fields.add_transfer_encoding(header.value)?;
+            } else if name.eq_ignore_ascii_case("host") {
+                fields.hosts += 1;
+            } else if name.eq_ignore_ascii_case("connection") {
+                fields.add_connection_options(header.value);
+            } else if name.eq_ignore_ascii_case("expect") {
+                fields.expect_continue |= header.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            }
+        }
+        if version == Version::Http11 && fields.hosts != 1 {
+            return Err(HttpError::BadRequest(
+                "an HTTP/1.1 request needs exactly one Host header",
+            ));
+        }
+        if fields.hosts > 1 {
+            return Err(HttpError::BadRequest("more than one Host header"));
+        }
+        Ok(fields)
+    }
+
+    /// `Content-Length: 5`, repeated or listed (`5, 5`) only with equal values.
+    fn add_content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
+        for item in value.split(|&b| b == b',') {
+            let digits = item.trim_ascii();
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(HttpError::BadRequest("Content-Length is not a non-negative integer"));
+            }
+            let length = digits
+                .iter()
+                .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+            match (length, self.content_length) {
+                (None, _) => self.content_length_overflows = true,
+                (Some(length), Some(seen)) if length != seen => {
+                    return Err(HttpError::BadRequest("differing Content-Length values"));
+                }
+                (Some(length), _) => self.content_length = Some(length),
+            }
+        }
+        Ok(())
+    }
+
+    /// Only a final `chunked` coding is understood; anything else is 501.
+    fn add_transfer_encoding(&mut self, value: &[u8]) -> Result<(), HttpError> {
+        self.has_transfer_encoding = true;
+        for coding in value
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .filter(|c| !c.is_empty())
+        {
+            if self.chunked || !coding.eq_ignore_ascii_case(b"chunked") {
+                return Err(HttpError::UnsupportedTransferEncoding);
+            }
+            self.chunked = true;
+        }
+        Ok(())
+    }
+
+    fn add_connection_options(&mut self, value: &[u8]) {
+        for option in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            self.close |= option.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+
+    fn framing(&self, version: Version, limits: &Limits) -> Result<BodyFraming, HttpError> {
+        if self.has_transfer_encoding {
+            if self.content_length.is_some() || self.content_length_overflows {
+                return Err(HttpError::BadRequest("both Content-Length and Transfer-Encoding"));
+            }
+            if version == Version::Http10 {
+                return Err(HttpError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            if !self.chunked {
+                return Err(HttpError::UnsupportedTransferEncoding);
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        if self.content_length_overflows {
+            return Err(HttpError::BodyTooLarge);
+        }
+        match self.content_length {
+            Some(length) if length > limits.max_body => Err(HttpError::BodyTooLarge),
+            Some(length) => Ok(BodyFraming::Length(length)),
+            None => Ok(BodyFraming::Length(0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<Head>, HttpError> {
+        parse_head(text.as_bytes(), &Limits::default())
+    }
+
+    fn request(text: &str) -> Request {
+        head(text).expect("valid").expect("complete").request
+    }
+
+    #[test]
+    fn keep_alive_rules_by_version() {
+        assert!(request("GET / HTTP/1.1\r\nHost: a\r\n\r\n").keep_alive);
+        assert!(!request("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!request("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(request("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(!request("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn incomplete_head_asks_for_more() {
+        assert!(head("GET / HTTP/1.1\r\nHost: a\r\n").expect("valid so far").is_none());
+        assert!(head("GE").expect("valid so far").is_none());
+    }
+
+    #[test]
+    fn bad_heads_get_their_documented_status() {
+        let cases = [
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+            ("GET / FOO/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", 400),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                400,
+            ),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                501,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                501,
+            ),
+            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n", 413),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999999999\r\n\r\n",
+                413,
+            ),
+            ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
+            ("GET nopath HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("G\0T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ];
+        for (text, status) in cases {
+            let err = head(text).expect_err(text);
+            assert_eq!(err.status().code, status, "{text:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn oversized_lines_and_heads() {
+        let long_line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+        assert_eq!(head(&long_line).expect_err("long").status().code, 414);
+        let unfinished_long_line = format!("GET /{}", "a".repeat(9000));
+        assert_eq!(head(&unfinished_long_line).expect_err("long").status().code, 414);
+        let big_head = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(17_000));
+        assert_eq!(head(&big_head).expect_err("big").status().code, 431);
+        let many: String = (0..65).map(|i| format!("X-{i}: y\r\n")).collect();
+        let many_headers = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+        assert_eq!(head(&many_headers).expect_err("many").status().code, 431);
+    }
+
+    #[test]
+    fn framing_and_expect() {
+        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.framing, BodyFraming::Length(5));
+        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.framing, BodyFraming::Chunked);
+        assert!(parsed.expects_continue);
+        let parsed = head("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!parsed.expects_continue, "no body, nothing to continue");
+    }
+
+    #[test]
+    fn targets_and_queries() {
+        let r = request("GET http://example.com:8080/sleep?ms=5&x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.target, "/sleep?ms=5&x");
+        assert_eq!(r.path(), "/sleep");
+        assert_eq!(r.query_param("ms"), Some("5"));
+        assert_eq!(r.query_param("x"), Some(""));
+        assert_eq!(r.query_param("y"), None);
+        assert_eq!(
+            request("GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n").target,
+            "/"
+        );
+        assert_eq!(request("OPTIONS / HTTP/1.1\r\nHost: a\r\n\r\n").method, Method::Other);
+    }
+}

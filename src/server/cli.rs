@@ -1,0 +1,86 @@
+//! `dispatchlab serve`: start a server, report while it runs, stop on
+//! SIGINT/SIGTERM.
+//!
+//! The first signal starts a graceful shutdown; a second one exits at once.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::listener::somaxconn;
+use super::stats::report_line;
+use super::{ServeArgs, ServeError, Server};
+
+/// Exit status after a forced (second-signal) exit.
+const FORCED_EXIT: i32 = 130;
+
+/// Runs the server the arguments describe until a signal stops it.
+pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServeError::Setup)?;
+    let config = args.config();
+    if let Some(cap) = somaxconn().filter(|&cap| cap < config.backlog) {
+        eprintln!(
+            "dispatchlab: note: --backlog {} is capped by net.core.somaxconn = {cap}",
+            config.backlog
+        );
+    }
+    let server = Server::start(config)?;
+    announce(&server);
+    let stopping = Arc::new(AtomicBool::new(false));
+    if let Some(interval) = args.stats_interval {
+        spawn_reporter(&server, interval, Arc::clone(&stopping));
+    }
+    signals.forever().next();
+    stopping.store(true, Ordering::Release);
+    eprintln!("dispatchlab: stopping: finishing requests in flight (signal again to exit at once)");
+    thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            eprintln!("dispatchlab: second signal: exiting without waiting");
+            std::process::exit(FORCED_EXIT);
+        }
+    });
+    let served = server.stats();
+    server.shutdown()?;
+    eprintln!(
+        "dispatchlab: stopped after {} connections and {} requests",
+        served.connections_total, served.requests_total
+    );
+    Ok(())
+}
+
+/// Prints the address (scripts that asked for port 0 read it from stdout).
+fn announce(server: &Server) {
+    let config = server.config();
+    println!(
+        "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {})",
+        server.local_addr(),
+        config.strategy,
+        config.scope,
+        config.dispatch.workers,
+        config.backlog
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>) {
+    let stats = Arc::clone(&server.core.service.stats);
+    let dispatcher = Arc::clone(&server.core.dispatcher);
+    thread::spawn(move || {
+        let mut before = stats.snapshot();
+        let mut since = Instant::now();
+        while !stopping.load(Ordering::Acquire) {
+            thread::sleep(interval);
+            let now = stats.snapshot();
+            eprintln!(
+                "{}",
+                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatcher.stats())
+            );
+            (before, since) = (now, Instant::now());
+        }
+    });
+}

@@ -1,0 +1,214 @@
+//! Everything `dispatchlab serve` can be told, with its defaults, as clap
+//! arguments that also build a [`ServeConfig`] for in-process use.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::dispatch::{DispatchConfig, Pick, Strategy, default_workers};
+use crate::http::Limits;
+
+/// What one job covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Scope {
+    /// One job = serve one connection until it closes (blocking I/O; the
+    /// classic design, where keep-alive starves a pool).
+    Connection,
+    /// One job = answer one request; event loops own the sockets.
+    Request,
+}
+
+impl Scope {
+    /// Both scopes, in table order.
+    pub const ALL: [Scope; 2] = [Scope::Connection, Scope::Request];
+
+    /// The name used on the command line and in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Connection => "connection",
+            Scope::Request => "request",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How long the server waits, for what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first byte of a request to its last (head and body); past it
+    /// the request is answered 408 and the connection closed.
+    pub header: Duration,
+    /// How long a keep-alive connection may sit between requests before the
+    /// server closes it.
+    pub idle: Duration,
+    /// How long a write may block (connection scope) or make no progress
+    /// (request scope) before the connection is closed.
+    pub write: Duration,
+    /// How long graceful shutdown may take before the server gives up.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(10),
+            shutdown: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A server's full configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// The dispatch strategy.
+    pub strategy: Strategy,
+    /// What a job covers.
+    pub scope: Scope,
+    /// How the strategy is sized and tuned.
+    pub dispatch: DispatchConfig,
+    /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
+    pub backlog: u32,
+    /// Connection scope: threads accepting connections.
+    pub accept_threads: usize,
+    /// Request scope: event-loop threads.
+    pub io_threads: usize,
+    /// Request scope: requests dispatched and not yet answered, per event
+    /// loop; past it the loop stops reading new requests until answers return.
+    pub max_in_flight: usize,
+    /// Size limits on requests.
+    pub limits: Limits,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Serve `/panic` (a handler that panics), for fault tests.
+    pub panic_route: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            strategy: Strategy::MutexQueue,
+            scope: Scope::Connection,
+            dispatch: DispatchConfig::default(),
+            backlog: 1024,
+            accept_threads: 1,
+            io_threads: 1,
+            max_in_flight: 1024,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            panic_route: false,
+        }
+    }
+}
+
+/// `dispatchlab serve` arguments.
+#[derive(Clone, Debug, Args)]
+#[command(after_long_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Dispatch strategy (`dispatchlab strategies` lists them).
+    #[arg(long, short = 's', default_value = "mutex-queue")]
+    pub strategy: Strategy,
+    /// What one job covers: a whole connection, or one request.
+    #[arg(long, value_enum, default_value_t = Scope::Connection)]
+    pub scope: Scope,
+    /// Worker threads for the pools [default: one per CPU this process may use].
+    #[arg(long, short = 'w')]
+    pub workers: Option<usize>,
+    /// thread-per-task: most live threads; past it connections/requests get 503.
+    #[arg(long)]
+    pub max_threads: Option<usize>,
+    /// worker-channels: how the dispatcher picks a worker.
+    #[arg(long, value_enum, default_value_t = Pick::RoundRobin)]
+    pub pick: Pick,
+    /// work-stealing: how long an idle worker keeps looking for work before it parks (e.g. 0, 20us, 1ms).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub idle_spin: Duration,
+    /// Listen backlog: connections the kernel queues before accept (capped by net.core.somaxconn).
+    #[arg(long, default_value_t = 1024)]
+    pub backlog: u32,
+    /// Connection scope: threads accepting connections.
+    #[arg(long, default_value_t = 1)]
+    pub accept_threads: usize,
+    /// Request scope: event-loop threads, each with its own SO_REUSEPORT listener.
+    #[arg(long, default_value_t = 1)]
+    pub io_threads: usize,
+    /// Request scope: requests in flight per event loop before it stops reading.
+    #[arg(long, default_value_t = 1024)]
+    pub max_in_flight: usize,
+    /// Time allowed from the first byte of a request to its end; then 408.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// A write that makes no progress for this long closes the connection.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub write_timeout: Duration,
+    /// On SIGINT/SIGTERM, how long to finish in-flight requests before giving up (exit 1).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Print a one-line report (req/s, connections, queue) this often, e.g. 1s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub stats_interval: Option<Duration>,
+    /// Largest request body accepted (bytes); larger → 413.
+    #[arg(long, default_value_t = Limits::default().max_body)]
+    pub max_body: u64,
+    /// Serve /panic, a handler that panics (for fault tests).
+    #[arg(long, hide = true)]
+    pub panic_route: bool,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  dispatchlab serve --strategy mutex-queue --scope connection --workers 4
+  dispatchlab serve --strategy work-stealing --scope request --io-threads 1
+  dispatchlab serve --strategy inline --scope request --addr 127.0.0.1:0
+  wrk -t1 -c100 -d10s http://127.0.0.1:8080/
+
+Routes: /  /sleep?ms=N  /spin?us=N  /bytes?n=N  /metrics";
+
+impl ServeArgs {
+    /// The configuration these arguments describe.
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            addr: self.addr,
+            strategy: self.strategy,
+            scope: self.scope,
+            dispatch: DispatchConfig {
+                workers: self.workers.unwrap_or_else(default_workers),
+                max_threads: self.max_threads,
+                pick: self.pick,
+                idle_spin: self.idle_spin,
+            },
+            backlog: self.backlog,
+            accept_threads: self.accept_threads,
+            io_threads: self.io_threads,
+            max_in_flight: self.max_in_flight,
+            limits: Limits {
+                max_body: self.max_body,
+                ..Limits::default()
+            },
+            timeouts: Timeouts {
+                header: self.header_timeout,
+                idle: self.idle_timeout,
+                write: self.write_timeout,
+                shutdown: self.shutdown_timeout,
+            },
+            panic_route: self.panic_route,
+        }
+    }
+}

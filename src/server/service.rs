@@ -1,0 +1,57 @@
+//! One request in, one encoded response out: the code path every strategy
+//! runs for every request, in both scopes.
+//!
+//! A handler that panics is answered 500 with `Connection: close` and
+//! counted; the thread that ran it carries on.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::http::{Connection, HttpError, Method, Request, Response, Status};
+use crate::workload::Workload;
+
+use super::stats::ServerStats;
+
+/// The workload plus the counters every answer updates.
+#[derive(Debug, Clone)]
+pub(crate) struct Service {
+    pub(crate) workload: Workload,
+    pub(crate) stats: Arc<ServerStats>,
+}
+
+impl Service {
+    /// Runs the handler for `request` and appends the encoded response to
+    /// `out`. Returns whether the connection stays open after it: not when the
+    /// client asked to close, the handler panicked or `server_closing`.
+    pub(crate) fn answer(&self, request: &Request, server_closing: bool, out: &mut Vec<u8>) -> bool {
+        let (response, connection) = match panic::catch_unwind(AssertUnwindSafe(|| self.workload.respond(request))) {
+            Ok(response) if server_closing => (response, Connection::Close),
+            Ok(response) => (response, request.response_connection()),
+            Err(_) => {
+                self.stats.handler_panicked();
+                (
+                    Response::error(Status::INTERNAL_SERVER_ERROR, "the handler panicked"),
+                    Connection::Close,
+                )
+            }
+        };
+        response.encode(connection, request.method == Method::Head, out);
+        self.stats.response(response.status);
+        connection != Connection::Close
+    }
+
+    /// Appends the answer to a request that cannot be served; the connection
+    /// must close after it.
+    pub(crate) fn refuse(&self, error: HttpError, out: &mut Vec<u8>) {
+        let status = error.status();
+        Response::error(status, error).encode(Connection::Close, false, out);
+        self.stats.response(status);
+    }
+
+    /// Appends a 503 for a request (or connection) the strategy refused.
+    pub(crate) fn unavailable(&self, why: impl std::fmt::Display, out: &mut Vec<u8>) {
+        self.stats.rejected();
+        Response::error(Status::SERVICE_UNAVAILABLE, why).encode(Connection::Close, false, out);
+        self.stats.response(Status::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,244 @@
+//! The server's own counters, rendered for `/metrics` (Prometheus text) and
+//! for the periodic one-line report.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use crate::dispatch::{DispatchStats, Dispatcher};
+use crate::http::Status;
+use crate::workload::MetricsSource;
+
+/// Counters shared by every thread of one server.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+    requests_total: AtomicU64,
+    /// Responses by status class, index 0 = 1xx … 4 = 5xx.
+    responses: [AtomicU64; 5],
+    /// Requests answered 503 because the strategy refused the job.
+    rejected_total: AtomicU64,
+    handler_panics_total: AtomicU64,
+    accept_errors_total: AtomicU64,
+}
+
+/// The counters read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Requests decoded since start.
+    pub requests_total: u64,
+    /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    pub responses: [u64; 5],
+    /// Requests answered 503 because the strategy refused the job.
+    pub rejected_total: u64,
+    /// Handlers that panicked (answered 500).
+    pub handler_panics_total: u64,
+    /// `accept` calls that failed (EMFILE and friends).
+    pub accept_errors_total: u64,
+}
+
+impl ServerStats {
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Relaxed);
+        self.connections_total.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    pub(crate) fn request(&self) {
+        self.requests_total.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn response(&self, status: Status) {
+        let class = usize::from(status.class()).clamp(1, 5) - 1;
+        self.responses[class].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn rejected(&self) {
+        self.rejected_total.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn handler_panicked(&self) {
+        self.handler_panics_total.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn accept_failed(&self) {
+        self.accept_errors_total.fetch_add(1, Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            connections_open: self.connections_open.load(Relaxed),
+            connections_total: self.connections_total.load(Relaxed),
+            requests_total: self.requests_total.load(Relaxed),
+            responses: std::array::from_fn(|class| self.responses[class].load(Relaxed)),
+            rejected_total: self.rejected_total.load(Relaxed),
+            handler_panics_total: self.handler_panics_total.load(Relaxed),
+            accept_errors_total: self.accept_errors_total.load(Relaxed),
+        }
+    }
+}
+
+/// What `/metrics` shows: the server counters, the strategy's counters and
+/// labels saying which server this is.
+#[derive(Debug)]
+pub(crate) struct ServerMetrics {
+    pub(crate) stats: Arc<ServerStats>,
+    /// Weak, because the dispatcher's jobs hold the workload that holds this.
+    pub(crate) dispatcher: Weak<dyn Dispatcher>,
+    pub(crate) strategy: &'static str,
+    pub(crate) scope: &'static str,
+    pub(crate) workers: usize,
+}
+
+impl MetricsSource for ServerMetrics {
+    fn render(&self) -> String {
+        let dispatch = self.dispatcher.upgrade().map(|d| d.stats()).unwrap_or_default();
+        render_prometheus(&self.stats.snapshot(), &dispatch, self)
+    }
+}
+
+fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &ServerMetrics) -> String {
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP dispatchlab_{name} {help}\n# TYPE dispatchlab_{name} {kind}\ndispatchlab_{name} {value}\n"
+        );
+    };
+    metric(
+        "connections_open",
+        "gauge",
+        "Connections open now.",
+        stats.connections_open,
+    );
+    metric(
+        "connections_total",
+        "counter",
+        "Connections accepted.",
+        stats.connections_total,
+    );
+    metric("requests_total", "counter", "Requests decoded.", stats.requests_total);
+    metric(
+        "rejected_total",
+        "counter",
+        "Jobs the strategy refused (answered 503).",
+        stats.rejected_total,
+    );
+    metric(
+        "handler_panics_total",
+        "counter",
+        "Handlers that panicked (answered 500).",
+        stats.handler_panics_total,
+    );
+    metric(
+        "accept_errors_total",
+        "counter",
+        "Failed accept calls.",
+        stats.accept_errors_total,
+    );
+    metric(
+        "dispatch_queued",
+        "gauge",
+        "Jobs accepted by the strategy, not started.",
+        dispatch.queued,
+    );
+    metric("dispatch_busy", "gauge", "Jobs running now.", dispatch.busy);
+    metric(
+        "dispatch_threads_alive",
+        "gauge",
+        "Threads the strategy keeps alive.",
+        dispatch.threads_alive,
+    );
+    metric(
+        "dispatch_completed_total",
+        "counter",
+        "Jobs that returned.",
+        dispatch.completed,
+    );
+    metric(
+        "dispatch_panicked_total",
+        "counter",
+        "Jobs that panicked (caught).",
+        dispatch.panicked,
+    );
+    let _ = write!(
+        out,
+        "# HELP dispatchlab_responses_total Responses sent, by status class.\n# TYPE dispatchlab_responses_total counter\n"
+    );
+    for (index, count) in stats.responses.iter().enumerate() {
+        let _ = writeln!(out, "dispatchlab_responses_total{{class=\"{}xx\"}} {count}", index + 1);
+    }
+    let _ = write!(
+        out,
+        "# HELP dispatchlab_info Which server this is.\n# TYPE dispatchlab_info gauge\n\
+         dispatchlab_info{{strategy=\"{}\",scope=\"{}\",workers=\"{}\"}} 1\n",
+        server.strategy, server.scope, server.workers
+    );
+    out
+}
+
+/// The one-line report printed every `--stats-interval`.
+pub(crate) fn report_line(
+    now: &StatsSnapshot,
+    before: &StatsSnapshot,
+    seconds: f64,
+    dispatch: &DispatchStats,
+) -> String {
+    let answered = |s: &StatsSnapshot| s.responses.iter().sum::<u64>();
+    let rate = (answered(now) - answered(before)) as f64 / seconds.max(f64::EPSILON);
+    format!(
+        "{rate:>9.0} req/s | conns {:>6} open {:>8} total | queued {:>5} busy {:>4} threads {:>5} | 4xx {} 5xx {} rejected {} panics {}",
+        now.connections_open,
+        now.connections_total,
+        dispatch.queued,
+        dispatch.busy,
+        dispatch.threads_alive,
+        now.responses[3],
+        now.responses[4],
+        now.rejected_total,
+        now.handler_panics_total + dispatch.panicked,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_text_has_help_type_and_values() {
+        let stats = Arc::new(ServerStats::default());
+        stats.connection_opened();
+        stats.request();
+        stats.response(Status::OK);
+        stats.response(Status::NOT_FOUND);
+        let dispatcher: Arc<dyn Dispatcher> = Arc::new(crate::dispatch::inline::Inline::new());
+        let metrics = ServerMetrics {
+            stats,
+            dispatcher: Arc::downgrade(&dispatcher),
+            strategy: "inline",
+            scope: "request",
+            workers: 1,
+        };
+        let text = metrics.render();
+        for line in [
+            "# TYPE dispatchlab_connections_open gauge",
+            "dispatchlab_connections_open 1",
+            "dispatchlab_requests_total 1",
+            "dispatchlab_responses_total{class=\"2xx\"} 1",
+            "dispatchlab_responses_total{class=\"4xx\"} 1",
+            "dispatchlab_dispatch_threads_alive 0",
+            "dispatchlab_info{strategy=\"inline\",scope=\"request\",workers=\"1\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+        }
+    }
+}

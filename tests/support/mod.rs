@@ -1,0 +1,247 @@
+//! Helpers shared by the integration tests: servers on port 0, a raw
+//! HTTP/1.1 client over `TcpStream`, and the strategy × scope matrix.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use dispatchlab::Strategy;
+use dispatchlab::dispatch::DispatchConfig;
+use dispatchlab::server::{Scope, ServeConfig, Server, Timeouts};
+
+/// How long a test waits for something that should take milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Every valid strategy × scope pair, for tests that hold for all of them.
+pub fn matrix() -> Vec<(Strategy, Scope)> {
+    let mut pairs = Vec::new();
+    for &strategy in Strategy::ALL {
+        for scope in [Scope::Connection] {
+            if !(strategy.runs_on_caller() && scope == Scope::Connection) {
+                pairs.push((strategy, scope));
+            }
+        }
+    }
+    pairs
+}
+
+/// A server config on a free loopback port.
+pub fn config(strategy: Strategy, scope: Scope) -> ServeConfig {
+    ServeConfig {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        strategy,
+        scope,
+        dispatch: DispatchConfig::with_workers(4),
+        timeouts: Timeouts {
+            shutdown: Duration::from_secs(20),
+            ..Timeouts::default()
+        },
+        ..ServeConfig::default()
+    }
+}
+
+/// Starts a server with the default test config.
+pub fn start(strategy: Strategy, scope: Scope) -> Server {
+    start_with(config(strategy, scope))
+}
+
+pub fn start_with(config: ServeConfig) -> Server {
+    let label = format!("{} / {}", config.strategy, config.scope);
+    Server::start(config).unwrap_or_else(|err| panic!("{label}: server did not start: {err}"))
+}
+
+/// One parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn says_close(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw HTTP/1.1 client on one connection.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, PATIENCE).unwrap_or_else(|err| panic!("connect {addr}: {err}"));
+        stream.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send request");
+    }
+
+    /// Sends without failing the test if the server already closed.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    pub fn get(&mut self, target: &str) -> Response {
+        self.send(format!("GET {target} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.read_response()
+    }
+
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).expect("read timeout");
+    }
+
+    /// Reads one complete response (Content-Length framed), skipping 1xx.
+    pub fn read_response(&mut self) -> Response {
+        self.try_read_response()
+            .unwrap_or_else(|err| panic!("reading a response: {err}"))
+    }
+
+    /// Reads one response, or says why none came (EOF, timeout, reset).
+    pub fn try_read_response(&mut self) -> io::Result<Response> {
+        loop {
+            let response = self.read_one()?;
+            if response.status >= 200 {
+                return Ok(response);
+            }
+        }
+    }
+
+    /// Reads the head of a response to HEAD: it has a Content-Length but no body.
+    pub fn read_head_only(&mut self) -> Response {
+        self.read_framed(true)
+            .unwrap_or_else(|err| panic!("reading a HEAD response: {err}"))
+    }
+
+    /// Reads one response including interim (1xx) ones.
+    pub fn read_one(&mut self) -> io::Result<Response> {
+        self.read_framed(false)
+    }
+
+    fn read_framed(&mut self, head_only: bool) -> io::Result<Response> {
+        loop {
+            if let Some((response, used)) = parse_response(&self.pending, head_only)? {
+                self.pending.drain(..used);
+                return Ok(response);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Whether the server closed the connection (EOF or reset) with nothing
+    /// more to read, within `PATIENCE`.
+    pub fn is_closed(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(err) => matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+            ),
+        }
+    }
+
+    /// Whether nothing arrives for `quiet` (the connection is open and silent).
+    pub fn stays_silent_for(&mut self, quiet: Duration) -> bool {
+        self.stream.set_read_timeout(Some(quiet)).expect("read timeout");
+        let mut byte = [0u8; 1];
+        let silent = match self.stream.read(&mut byte) {
+            Err(err) => matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            Ok(0) => false,
+            Ok(_) => {
+                self.pending.push(byte[0]);
+                false
+            }
+        };
+        self.stream.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+        silent
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        let count = self.stream.read(&mut chunk)?;
+        if count == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection",
+            ));
+        }
+        self.pending.extend_from_slice(&chunk[..count]);
+        Ok(())
+    }
+}
+
+fn parse_response(bytes: &[u8], head_only: bool) -> io::Result<Option<(Response, usize)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let head_len = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(err) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad response: {err}"),
+            ));
+        }
+    };
+    let status = parsed.code.unwrap_or_default();
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.trim().parse().expect("numeric Content-Length"))
+        .unwrap_or(0);
+    let length = if head_only { 0 } else { length };
+    if bytes.len() < head_len + length {
+        return Ok(None);
+    }
+    let body = bytes[head_len..head_len + length].to_vec();
+    Ok(Some((Response { status, headers, body }, head_len + length)))
+}
+
+/// Polls `condition` until it holds or `PATIENCE` runs out.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads `/metrics` on a fresh connection and returns the value of `name`.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let text = Client::connect(addr).get("/metrics").text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
