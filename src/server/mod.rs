@@ -22,6 +22,7 @@ mod config;
 mod connection_scope;
 mod listener;
 mod read_buffer;
+mod request_scope;
 mod service;
 mod shutdown;
 pub mod stats;
@@ -42,6 +43,7 @@ pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
 pub use stats::{ServerStats, StatsSnapshot};
 
 use connection_scope::ConnectionFront;
+use request_scope::RequestFront;
 use service::Service;
 use shutdown::Shutdown;
 use stats::ServerMetrics;
@@ -60,15 +62,26 @@ pub(crate) struct Core {
 #[derive(Debug)]
 enum Front {
     Connection(ConnectionFront),
+    Request(RequestFront),
 }
 
 impl Front {
     fn stop(self) {
         match self {
             Front::Connection(front) => front.stop(),
+            Front::Request(front) => front.stop(),
         }
     }
 }
+
+/// How long a closing connection keeps reading (and discarding) what the
+/// client still sends, so that closing does not reset the connection and
+/// destroy the last response before the client has read it (the "lingering
+/// close" of Apache and nginx). Both scopes use it after refusing a request
+/// or when unanswered pipelined bytes remain.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
+/// The most bytes discarded while lingering.
+pub(crate) const LINGER_BYTES: usize = 256 * 1024;
 
 /// A running server. Dropping it shuts it down gracefully.
 #[derive(Debug)]
@@ -106,13 +119,20 @@ impl Server {
             addr: config.addr,
             source,
         };
-        let listener = listener::bind(config.addr, config.backlog, false).map_err(bind_error)?;
+        let several_loops = config.scope == Scope::Request && config.io_threads > 1;
+        let listener = listener::bind(config.addr, config.backlog, several_loops).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let front = match config.scope {
             Scope::Connection => {
                 Front::Connection(ConnectionFront::start(listener, config.accept_threads, core.clone())?)
             }
-            Scope::Request => return Err(ServeError::Setup(io::Error::other("request scope is not built yet"))),
+            Scope::Request => Front::Request(RequestFront::start(
+                listener,
+                config.io_threads,
+                config.backlog,
+                config.max_in_flight,
+                core.clone(),
+            )?),
         };
         Ok(Self {
             config,

@@ -94,7 +94,11 @@ mod tests {
         assert_eq!(buffer.read_from(&mut source).unwrap(), 0, "full: no room to read");
         buffer.consume(INITIAL + 10);
         assert_eq!(buffer.data().len(), INITIAL - 10);
-        assert_eq!(buffer.read_from(&mut source).unwrap(), INITIAL, "compacted, then read the rest");
+        assert_eq!(
+            buffer.read_from(&mut source).unwrap(),
+            INITIAL,
+            "compacted, then read the rest"
+        );
         buffer.consume(INITIAL * 2 - 10);
         assert!(buffer.is_empty());
     }

@@ -17,7 +17,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub fn matrix() -> Vec<(Strategy, Scope)> {
     let mut pairs = Vec::new();
     for &strategy in Strategy::ALL {
-        for scope in [Scope::Connection] {
+        for scope in Scope::ALL {
             if !(strategy.runs_on_caller() && scope == Scope::Connection) {
                 pairs.push((strategy, scope));
             }

@@ -16,15 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::http::{CONTINUE, Decoded, HttpError, RequestDecoder};
 use crate::server::read_buffer::ReadBuffer;
+use crate::server::{LINGER, LINGER_BYTES};
 
 use super::Context;
 
-/// How long a closing connection keeps reading (and discarding) what the
-/// client still sends, so that closing does not reset the connection and
-/// destroy the last response before the client has read it.
-const LINGER: Duration = Duration::from_millis(500);
-/// The most bytes discarded while lingering.
-const LINGER_BYTES: usize = 256 * 1024;
 /// When shutdown has started, how long to wait for bytes that are already
 /// on their way, before treating the connection as idle.
 const DRAIN_WAIT: Duration = Duration::from_millis(1);

@@ -1,0 +1,252 @@
+//! One connection owned by an event loop: what it has received, the answers
+//! it is waiting for (in request order), and what it still has to write.
+//!
+//! Requests on one connection may finish out of order on different workers;
+//! `pending` holds a slot per dispatched request, in the order the requests
+//! arrived, and only the ready prefix moves to the output. So pipelined
+//! requests are answered in order whatever the strategy does.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use crate::http::RequestDecoder;
+
+/// Past this much unwritten output, the connection decodes no new requests
+/// until the client reads (back-pressure on clients that do not read).
+pub(super) const OUTPUT_SOFT_LIMIT: usize = 256 * 1024;
+/// Past this much unwritten output, the connection is closed: the client is
+/// not reading and its answers would otherwise pile up without bound.
+pub(super) const OUTPUT_HARD_LIMIT: usize = 16 * 1024 * 1024;
+/// The most requests of one connection in flight at once.
+pub(super) const MAX_PIPELINED: usize = 64;
+/// Output capacity kept after a flush; more is released (a connection that
+/// once fetched a megabyte does not keep a megabyte).
+const OUTPUT_KEEP: usize = 64 * 1024;
+
+/// A response that is ready, waiting for the responses before it.
+#[derive(Debug)]
+pub(super) struct Ready {
+    pub(super) bytes: Vec<u8>,
+    pub(super) keep_open: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Connection {
+    /// Unique within the loop; completions carry it.
+    pub(super) id: u64,
+    pub(super) socket: TcpStream,
+    pub(super) decoder: RequestDecoder,
+    /// Bytes received and not decoded yet (a partial request, or requests
+    /// held back by back-pressure). Usually empty: requests are decoded
+    /// straight out of the loop's read buffer.
+    pub(super) leftover: Vec<u8>,
+    /// One slot per dispatched request, in request order.
+    pub(super) pending: VecDeque<Option<Ready>>,
+    /// The sequence number of `pending.front()`.
+    pub(super) first_sequence: u64,
+    output: Vec<u8>,
+    written: usize,
+    /// The socket may have unread bytes (an edge was seen, no `WouldBlock` yet).
+    pub(super) readable: bool,
+    /// The client closed its side (read returned 0).
+    pub(super) peer_closed: bool,
+    /// Decode no more requests: the last one asked to close, was refused, or
+    /// the server is shutting down.
+    pub(super) closing: bool,
+    /// A response that closes the connection is in the output: discard any
+    /// later answers and close once it is written.
+    pub(super) close_queued: bool,
+    /// A request was refused: the client may still be sending its body.
+    pub(super) refused: bool,
+    /// Waiting in the loop's list for in-flight capacity.
+    pub(super) stalled: bool,
+    /// When the request now being received started arriving.
+    pub(super) request_started: Option<Instant>,
+    /// Last time bytes moved either way.
+    pub(super) last_active: Instant,
+    /// Since when a write has been waiting for the socket to drain.
+    pub(super) write_blocked_since: Option<Instant>,
+    /// Half-closed, discarding input until the client closes or this passes.
+    pub(super) lingering_until: Option<Instant>,
+}
+
+impl Connection {
+    pub(super) fn new(id: u64, socket: TcpStream, decoder: RequestDecoder, now: Instant) -> Self {
+        Self {
+            id,
+            socket,
+            decoder,
+            leftover: Vec::new(),
+            pending: VecDeque::new(),
+            first_sequence: 0,
+            output: Vec::new(),
+            written: 0,
+            readable: false,
+            peer_closed: false,
+            closing: false,
+            close_queued: false,
+            refused: false,
+            stalled: false,
+            request_started: None,
+            last_active: now,
+            write_blocked_since: None,
+            lingering_until: None,
+        }
+    }
+
+    /// The sequence number the next dispatched request gets.
+    pub(super) fn next_sequence(&self) -> u64 {
+        self.first_sequence + self.pending.len() as u64
+    }
+
+    /// Whether this connection's own limits let it decode another request.
+    pub(super) fn accepts_more_requests(&self) -> bool {
+        !self.closing && self.pending.len() < MAX_PIPELINED && self.unwritten() < OUTPUT_SOFT_LIMIT
+    }
+
+    /// Fills the slot of `sequence` and moves every ready answer at the front
+    /// to the output. Answers after one that closes are dropped.
+    pub(super) fn complete(&mut self, sequence: u64, ready: Ready) {
+        if self.close_queued {
+            return;
+        }
+        let Some(slot) = sequence
+            .checked_sub(self.first_sequence)
+            .and_then(|i| self.pending.get_mut(i as usize))
+        else {
+            return;
+        };
+        *slot = Some(ready);
+        while let Some(Some(_)) = self.pending.front() {
+            let Some(Some(ready)) = self.pending.pop_front() else {
+                break;
+            };
+            self.first_sequence += 1;
+            self.append_output(ready.bytes);
+            if !ready.keep_open {
+                self.close_queued = true;
+                self.closing = true;
+                self.pending.clear();
+                break;
+            }
+        }
+    }
+
+    fn append_output(&mut self, bytes: Vec<u8>) {
+        if self.unwritten() == 0 {
+            self.output = bytes;
+            self.written = 0;
+        } else {
+            self.output.extend_from_slice(&bytes);
+        }
+    }
+
+    pub(super) fn unwritten(&self) -> usize {
+        self.output.len() - self.written
+    }
+
+    /// Writes as much output as the socket takes.
+    pub(super) fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while self.written < self.output.len() {
+            match self.socket.write(&self.output[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(count) => {
+                    self.written += count;
+                    self.last_active = now;
+                    self.write_blocked_since = None;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked_since.get_or_insert(now);
+                    return Ok(());
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        self.written = 0;
+        self.output.clear();
+        if self.output.capacity() > OUTPUT_KEEP {
+            self.output = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Whether everything is answered and written and the connection should
+    /// now close: after a closing answer, or once the client has closed (or
+    /// the server is draining) with nothing left in flight.
+    pub(super) fn is_done(&self) -> bool {
+        self.unwritten() == 0 && (self.close_queued || (self.pending.is_empty() && (self.peer_closed || self.closing)))
+    }
+
+    /// Whether nothing is in flight, buffered or half received.
+    pub(super) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.unwritten() == 0 && self.leftover.is_empty() && self.decoder.at_message_start()
+    }
+
+    /// Starts or stops the request clock after decoding: it runs while the
+    /// connection waits for the rest of a partial request (`waiting_for_bytes`),
+    /// not while complete requests wait for capacity.
+    pub(super) fn track_request_start(&mut self, now: Instant, waiting_for_bytes: bool) {
+        let partial = !self.leftover.is_empty() || !self.decoder.at_message_start();
+        if waiting_for_bytes && partial {
+            self.request_started.get_or_insert(now);
+        } else {
+            self.request_started = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(text: &str, keep_open: bool) -> Ready {
+        Ready {
+            bytes: text.as_bytes().to_vec(),
+            keep_open,
+        }
+    }
+
+    fn connection() -> Connection {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client.set_nonblocking(true).expect("nonblocking");
+        Connection::new(
+            1,
+            TcpStream::from_std(client),
+            RequestDecoder::new(Default::default()),
+            Instant::now(),
+        )
+    }
+
+    fn dispatch(connection: &mut Connection) -> u64 {
+        let sequence = connection.next_sequence();
+        connection.pending.push_back(None);
+        sequence
+    }
+
+    #[test]
+    fn answers_leave_in_request_order_whatever_order_they_finish_in() {
+        let mut c = connection();
+        let (a, b, d) = (dispatch(&mut c), dispatch(&mut c), dispatch(&mut c));
+        c.complete(d, ready("3", true));
+        c.complete(b, ready("2", true));
+        assert_eq!(c.unwritten(), 0, "nothing may leave before the first answer");
+        c.complete(a, ready("1", true));
+        assert_eq!(&c.output[..], b"123");
+        assert!(c.pending.is_empty());
+    }
+
+    #[test]
+    fn answers_after_a_closing_one_are_dropped() {
+        let mut c = connection();
+        let (a, b) = (dispatch(&mut c), dispatch(&mut c));
+        c.complete(a, ready("bye", false));
+        c.complete(b, ready("late", true));
+        assert_eq!(&c.output[..], b"bye");
+        assert!(c.close_queued && c.closing);
+    }
+}

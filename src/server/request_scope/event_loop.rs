@@ -1,0 +1,580 @@
+//! One event loop: a mio poll over a listener, its connections and a waker.
+//!
+//! Each turn of the loop:
+//! 1. waits for events (or the next timer);
+//! 2. accepts new connections;
+//! 3. for each connection with an event, reads and decodes, dispatching one
+//!    job per complete request, and writes what is ready;
+//! 4. takes the responses jobs have finished, puts each in its connection's
+//!    queue, and writes the ready prefix;
+//! 5. resumes connections that waited for in-flight capacity;
+//! 6. every sweep interval, enforces the timeouts.
+//!
+//! Reads land in one buffer shared by the loop's connections and requests
+//! are decoded straight out of it; only the bytes of a partial request are
+//! copied into the connection. An idle connection holds no buffer.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::dispatch::Dispatcher;
+use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
+use crate::server::accept::{AcceptBackoff, AcceptFailure};
+use crate::server::service::Service;
+use crate::server::shutdown::Shutdown;
+use crate::server::{Core, LINGER, LINGER_BYTES};
+
+use super::completions::{Completion, Completions};
+use super::connection::{Connection, OUTPUT_HARD_LIMIT, Ready};
+
+pub(super) const LISTENER: Token = Token(0);
+pub(super) const WAKER: Token = Token(1);
+const FIRST_CONNECTION: usize = 2;
+
+/// The loop's read buffer: one read's worth for any connection.
+const READ_BUFFER: usize = 64 * 1024;
+/// Longest pause between two timeout sweeps.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What a job needs to answer a request and hand the answer back.
+#[derive(Debug)]
+struct JobContext {
+    service: Service,
+    shutdown: Arc<Shutdown>,
+    completions: Arc<Completions>,
+}
+
+impl JobContext {
+    /// The job body: run the handler, encode, hand back.
+    fn answer(&self, key: usize, connection_id: u64, sequence: u64, request: Request) {
+        let mut bytes = Vec::with_capacity(256);
+        let keep_open = self.service.answer(&request, self.shutdown.is_started(), &mut bytes);
+        self.completions.push(Completion {
+            key,
+            connection_id,
+            sequence,
+            bytes,
+            keep_open,
+        });
+    }
+}
+
+/// The loop's state apart from its connections, so that both can be
+/// borrowed at once.
+#[derive(Debug)]
+struct Dispatching {
+    dispatcher: Arc<dyn Dispatcher>,
+    job: Arc<JobContext>,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Connections that stopped decoding because `in_flight` hit the bound.
+    stalled: VecDeque<usize>,
+    read_buffer: Box<[u8]>,
+}
+
+/// Why decoding stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// The bytes end inside a request: read more.
+    NeedMore,
+    /// A limit says wait (in-flight bound, pipelining depth, unread output).
+    Held,
+    /// No more requests on this connection.
+    Closing,
+}
+
+#[derive(Debug)]
+pub(super) struct EventLoop {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    connections: Slab<Connection>,
+    dispatching: Dispatching,
+    completions: Arc<Completions>,
+    finished: Vec<Completion>,
+    touched: Vec<usize>,
+    core: Core,
+    next_connection_id: u64,
+    backoff: AcceptBackoff,
+    accept_paused_until: Option<Instant>,
+    sweep_interval: Duration,
+    next_sweep: Instant,
+    draining: bool,
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        poll: Poll,
+        listener: TcpListener,
+        completions: Arc<Completions>,
+        core: Core,
+        max_in_flight: usize,
+    ) -> Self {
+        let job = Arc::new(JobContext {
+            service: core.service.clone(),
+            shutdown: Arc::clone(&core.shutdown),
+            completions: Arc::clone(&completions),
+        });
+        let sweep_interval = (core.timeouts.header / 4).clamp(Duration::from_millis(10), MAX_SWEEP_INTERVAL);
+        Self {
+            poll,
+            listener: Some(listener),
+            connections: Slab::new(),
+            dispatching: Dispatching {
+                dispatcher: Arc::clone(&core.dispatcher),
+                job,
+                in_flight: 0,
+                max_in_flight: max_in_flight.max(1),
+                stalled: VecDeque::new(),
+                read_buffer: vec![0; READ_BUFFER].into_boxed_slice(),
+            },
+            completions,
+            finished: Vec::new(),
+            touched: Vec::new(),
+            core,
+            next_connection_id: 0,
+            backoff: AcceptBackoff::new(),
+            accept_paused_until: None,
+            sweep_interval,
+            next_sweep: Instant::now() + sweep_interval,
+            draining: false,
+        }
+    }
+
+    /// Runs until shutdown has closed every connection.
+    pub(super) fn run(mut self) {
+        self.completions.owned_by_this_thread();
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, Some(self.timeout())) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    eprintln!("dispatchlab: event loop poll failed: {err}; loop stopping");
+                    return;
+                }
+            }
+            let now = Instant::now();
+            let mut accept_ready = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => accept_ready = true,
+                    WAKER => {}
+                    Token(token) => {
+                        let key = token - FIRST_CONNECTION;
+                        if let Some(connection) = self.connections.get_mut(key) {
+                            connection.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                            self.touched.push(key);
+                        }
+                    }
+                }
+            }
+            if accept_ready || self.accept_paused_until.is_some_and(|until| now >= until) {
+                self.accept(now);
+            }
+            self.advance_touched(now);
+            self.apply_completions(now);
+            self.resume_stalled(now);
+            if now >= self.next_sweep {
+                self.sweep(now);
+            }
+            if self.core.shutdown.is_started() && !self.draining {
+                self.start_draining(now);
+            }
+            if self.draining && self.connections.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        let now = Instant::now();
+        let mut until = self.next_sweep;
+        if let Some(paused) = self.accept_paused_until {
+            until = until.min(paused);
+        }
+        until.saturating_duration_since(now)
+    }
+
+    fn accept(&mut self, now: Instant) {
+        self.accept_paused_until = None;
+        let Some(listener) = self.listener.take() else { return };
+        loop {
+            match listener.accept() {
+                Ok((socket, _peer)) => {
+                    self.backoff.succeeded();
+                    self.register(socket, now);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => {
+                    self.core.service.stats.accept_failed();
+                    if let AcceptFailure::BackOff(pause) = self.backoff.failed(&err) {
+                        self.accept_paused_until = Some(now + pause);
+                        break;
+                    }
+                }
+            }
+        }
+        self.listener = Some(listener);
+    }
+
+    fn register(&mut self, mut socket: mio::net::TcpStream, now: Instant) {
+        if socket.set_nodelay(true).is_err() {
+            return;
+        }
+        let entry = self.connections.vacant_entry();
+        let token = Token(entry.key() + FIRST_CONNECTION);
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            return;
+        }
+        self.next_connection_id += 1;
+        let decoder = RequestDecoder::new(self.core.limits);
+        entry.insert(Connection::new(self.next_connection_id, socket, decoder, now));
+        self.core.service.stats.connection_opened();
+    }
+
+    fn advance_touched(&mut self, now: Instant) {
+        let mut touched = std::mem::take(&mut self.touched);
+        for &key in &touched {
+            self.advance(key, now);
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
+    /// Reads, decodes and dispatches what the connection allows, writes what
+    /// is ready, and closes it when it is done.
+    fn advance(&mut self, key: usize, now: Instant) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        if connection.lingering_until.is_some() {
+            if discard_input(connection, &mut self.dispatching.read_buffer) {
+                self.close(key);
+            }
+            return;
+        }
+        let healthy = pump(connection, key, &mut self.dispatching, &self.core.service, now).is_ok()
+            && connection.flush(now).is_ok()
+            && connection.unwritten() <= OUTPUT_HARD_LIMIT;
+        if !healthy {
+            self.close(key);
+        } else if connection.is_done() {
+            self.finish(key, now);
+        }
+    }
+
+    /// Takes finished responses and queues each on its connection.
+    fn apply_completions(&mut self, now: Instant) {
+        self.completions.take(&mut self.finished);
+        let mut finished = std::mem::take(&mut self.finished);
+        for completion in finished.drain(..) {
+            self.dispatching.in_flight -= 1;
+            let Some(connection) = self.connections.get_mut(completion.key) else {
+                continue;
+            };
+            if connection.id != completion.connection_id {
+                continue;
+            }
+            let ready = Ready {
+                bytes: completion.bytes,
+                keep_open: completion.keep_open,
+            };
+            connection.complete(completion.sequence, ready);
+            self.touched.push(completion.key);
+        }
+        self.finished = finished;
+        self.advance_touched(now);
+    }
+
+    fn resume_stalled(&mut self, now: Instant) {
+        while self.dispatching.in_flight < self.dispatching.max_in_flight {
+            let Some(key) = self.dispatching.stalled.pop_front() else {
+                return;
+            };
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.stalled = false;
+                self.advance(key, now);
+            }
+        }
+    }
+
+    /// Closes the connection at once, or half-closes and lingers if the
+    /// client may still be sending (so that our last answer is not reset).
+    fn finish(&mut self, key: usize, now: Instant) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        let may_send_more = !connection.peer_closed
+            && (connection.refused || !connection.leftover.is_empty() || has_unread_input(connection));
+        if may_send_more && connection.socket.shutdown(std::net::Shutdown::Write).is_ok() {
+            connection.lingering_until = Some(now + LINGER);
+            connection.leftover = Vec::new();
+        } else {
+            self.close(key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if self.connections.try_remove(key).is_some() {
+            self.core.service.stats.connection_closed();
+        }
+    }
+
+    /// Enforces the header, idle, write and linger timeouts.
+    fn sweep(&mut self, now: Instant) {
+        self.next_sweep = now + self.sweep_interval;
+        let timeouts = self.core.timeouts;
+        let mut expired = Vec::new();
+        let mut too_slow = Vec::new();
+        for (key, connection) in &self.connections {
+            let past = |since: Instant, limit: Duration| now.saturating_duration_since(since) >= limit;
+            if connection.lingering_until.is_some_and(|until| now >= until)
+                || connection
+                    .write_blocked_since
+                    .is_some_and(|since| past(since, timeouts.write))
+                || (connection.is_idle() && past(connection.last_active, timeouts.idle))
+            {
+                expired.push(key);
+            } else if !connection.closing
+                && connection
+                    .request_started
+                    .is_some_and(|since| past(since, timeouts.header))
+            {
+                too_slow.push(key);
+            }
+        }
+        for key in expired {
+            self.close(key);
+        }
+        for key in too_slow {
+            if let Some(connection) = self.connections.get_mut(key) {
+                refuse(connection, HttpError::Timeout, &self.core.service);
+                self.advance(key, now);
+            }
+        }
+    }
+
+    /// Shutdown: stop accepting, close idle connections, let the others
+    /// finish what is in flight (answered with `Connection: close`).
+    fn start_draining(&mut self, now: Instant) {
+        self.draining = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if let Some(connection) = self.connections.get_mut(key) {
+                connection.closing = true;
+                if connection.is_done() && connection.lingering_until.is_none() {
+                    self.close(key);
+                }
+            }
+        }
+        self.advance_all(now);
+    }
+
+    fn advance_all(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.advance(key, now);
+        }
+    }
+}
+
+/// Decodes what the connection holds and reads more while it may, dispatching
+/// a job per complete request.
+fn pump(
+    connection: &mut Connection,
+    key: usize,
+    dispatching: &mut Dispatching,
+    service: &Service,
+    now: Instant,
+) -> io::Result<()> {
+    let mut stop = decode_leftover(connection, key, dispatching, service);
+    while stop == Stop::NeedMore && connection.readable && !connection.peer_closed {
+        stop = read_and_decode(connection, key, dispatching, service, now)?;
+    }
+    if stop == Stop::Held && !connection.stalled && dispatching.in_flight >= dispatching.max_in_flight {
+        connection.stalled = true;
+        dispatching.stalled.push_back(key);
+    }
+    connection.track_request_start(now, stop == Stop::NeedMore);
+    Ok(())
+}
+
+fn decode_leftover(connection: &mut Connection, key: usize, dispatching: &mut Dispatching, service: &Service) -> Stop {
+    let leftover = std::mem::take(&mut connection.leftover);
+    let (used, stop) = decode(connection, &leftover, key, dispatching, service);
+    connection.leftover = leftover;
+    connection.leftover.drain(..used);
+    stop
+}
+
+/// One read into the loop's buffer (after the connection's partial request),
+/// then decoding; what is left over is kept by the connection.
+fn read_and_decode(
+    connection: &mut Connection,
+    key: usize,
+    dispatching: &mut Dispatching,
+    service: &Service,
+    now: Instant,
+) -> io::Result<Stop> {
+    let kept = connection.leftover.len();
+    if kept >= dispatching.read_buffer.len() {
+        // Unreachable with the decoder's limits (a partial request is at most
+        // one head), but never index past the buffer.
+        refuse(connection, HttpError::HeadersTooLarge, service);
+        return Ok(Stop::Closing);
+    }
+    let mut buffer = std::mem::take(&mut dispatching.read_buffer);
+    buffer[..kept].copy_from_slice(&connection.leftover);
+    let result = connection.socket.read(&mut buffer[kept..]);
+    let stop = match result {
+        Ok(0) => {
+            connection.peer_closed = true;
+            connection.readable = false;
+            Stop::NeedMore
+        }
+        Ok(count) => {
+            connection.last_active = now;
+            let received = &buffer[..kept + count];
+            let (used, stop) = decode(connection, received, key, dispatching, service);
+            connection.leftover.clear();
+            connection.leftover.extend_from_slice(&received[used..]);
+            stop
+        }
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+            connection.readable = false;
+            Stop::NeedMore
+        }
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => Stop::NeedMore,
+        Err(err) => {
+            dispatching.read_buffer = buffer;
+            return Err(err);
+        }
+    };
+    dispatching.read_buffer = buffer;
+    Ok(stop)
+}
+
+/// Decodes requests from `input` while the limits allow; returns the bytes
+/// consumed and why it stopped.
+fn decode(
+    connection: &mut Connection,
+    input: &[u8],
+    key: usize,
+    dispatching: &mut Dispatching,
+    service: &Service,
+) -> (usize, Stop) {
+    let mut used = 0;
+    loop {
+        if connection.closing {
+            return (used, Stop::Closing);
+        }
+        if !connection.accepts_more_requests() || dispatching.in_flight >= dispatching.max_in_flight {
+            return (used, Stop::Held);
+        }
+        match connection.decoder.decode(&input[used..]) {
+            Ok((count, Decoded::Request(request))) => {
+                used += count;
+                connection.closing |= !request.keep_alive;
+                dispatching.dispatch(connection, key, request);
+            }
+            Ok((count, Decoded::Continue)) => {
+                used += count;
+                let sequence = connection.next_sequence();
+                connection.pending.push_back(None);
+                connection.complete(
+                    sequence,
+                    Ready {
+                        bytes: CONTINUE.to_vec(),
+                        keep_open: true,
+                    },
+                );
+            }
+            Ok((count, Decoded::NeedMore)) => return (used + count, Stop::NeedMore),
+            Err(error) => {
+                refuse(connection, error, service);
+                return (used, Stop::Closing);
+            }
+        }
+    }
+}
+
+/// Queues the answer to a refused request (after the answers before it).
+fn refuse(connection: &mut Connection, error: HttpError, service: &Service) {
+    let mut bytes = Vec::new();
+    service.refuse(error, &mut bytes);
+    let sequence = connection.next_sequence();
+    connection.pending.push_back(None);
+    connection.complete(
+        sequence,
+        Ready {
+            bytes,
+            keep_open: false,
+        },
+    );
+    connection.closing = true;
+    connection.refused = true;
+}
+
+impl Dispatching {
+    fn dispatch(&mut self, connection: &mut Connection, key: usize, request: Request) {
+        let sequence = connection.next_sequence();
+        connection.pending.push_back(None);
+        self.in_flight += 1;
+        let job = Arc::clone(&self.job);
+        let connection_id = connection.id;
+        let outcome = self
+            .dispatcher
+            .dispatch(Box::new(move || job.answer(key, connection_id, sequence, request)));
+        if let Err(rejected) = outcome {
+            self.in_flight -= 1;
+            let mut bytes = Vec::new();
+            self.job.service.unavailable(&rejected, &mut bytes);
+            connection.complete(
+                sequence,
+                Ready {
+                    bytes,
+                    keep_open: false,
+                },
+            );
+            connection.refused = true;
+        }
+    }
+}
+
+/// Whether bytes are waiting to be read (one non-blocking peek).
+fn has_unread_input(connection: &Connection) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(connection.socket.peek(&mut byte), Ok(count) if count > 0)
+}
+
+/// Reads and drops input while lingering; true when the connection can go
+/// (client closed, error, or enough discarded).
+fn discard_input(connection: &mut Connection, buffer: &mut [u8]) -> bool {
+    let mut discarded = 0;
+    loop {
+        match connection.socket.read(buffer) {
+            Ok(0) => return true,
+            Ok(count) => {
+                discarded += count;
+                if discarded >= LINGER_BYTES {
+                    return true;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
