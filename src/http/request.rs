@@ -1,6 +1,8 @@
 //! One parsed request head and the rules read from its headers: framing
 //! (`Content-Length`, `Transfer-Encoding`), keep-alive, `Host`, `Expect`.
 
+use std::mem::MaybeUninit;
+
 use super::{Connection, HttpError, Limits};
 
 /// The request method, as far as the workload cares.
@@ -88,10 +90,13 @@ pub(crate) struct Head {
 /// Parses a head from the start of `input`: `Ok(None)` when it is not complete
 /// yet (and still within the limits).
 pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
-    let mut slots = [httparse::EMPTY_HEADER; Limits::HEADER_SLOTS];
+    // Uninitialised slots: zeroing 128 headers (4 KiB) per parse showed in profiles.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; Limits::HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
-    let mut parsed = httparse::Request::new(slots);
-    let status = parsed.parse(input).map_err(|err| classify_parse_error(err, input))?;
+    let mut parsed = httparse::Request::new(&mut []);
+    let status = parsed
+        .parse_with_uninit_headers(input, slots)
+        .map_err(|err| classify_parse_error(err, input))?;
     check_request_line_length(input, limits)?;
     let len = match status {
         httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),

@@ -108,10 +108,15 @@ impl Server {
             workers: config.dispatch.workers,
         };
         let workload = Workload::new(Arc::new(metrics)).with_panic_route(config.panic_route);
+        let shutdown = Arc::new(Shutdown::default());
         let core = Core {
-            service: Service { workload, stats },
+            service: Service {
+                workload,
+                stats,
+                shutdown: Arc::clone(&shutdown),
+            },
             dispatcher,
-            shutdown: Arc::new(Shutdown::default()),
+            shutdown,
             limits: config.limits,
             timeouts: config.timeouts,
         };

@@ -10,22 +10,27 @@ use std::sync::Arc;
 use crate::http::{Connection, HttpError, Method, Request, Response, Status};
 use crate::workload::Workload;
 
+use super::shutdown::Shutdown;
 use super::stats::ServerStats;
 
-/// The workload plus the counters every answer updates.
+/// The workload, the counters every answer updates, and the shutdown flag
+/// every answer consults.
 #[derive(Debug, Clone)]
 pub(crate) struct Service {
     pub(crate) workload: Workload,
     pub(crate) stats: Arc<ServerStats>,
+    pub(crate) shutdown: Arc<Shutdown>,
 }
 
 impl Service {
     /// Runs the handler for `request` and appends the encoded response to
     /// `out`. Returns whether the connection stays open after it: not when the
-    /// client asked to close, the handler panicked or `server_closing`.
-    pub(crate) fn answer(&self, request: &Request, server_closing: bool, out: &mut Vec<u8>) -> bool {
-        let (response, connection) = match panic::catch_unwind(AssertUnwindSafe(|| self.workload.respond(request))) {
-            Ok(response) if server_closing => (response, Connection::Close),
+    /// client asked to close, the handler panicked or the server has started
+    /// shutting down (checked after the handler, which may have taken a while).
+    pub(crate) fn answer(&self, request: &Request, out: &mut Vec<u8>) -> bool {
+        let handled = panic::catch_unwind(AssertUnwindSafe(|| self.workload.respond(request)));
+        let (response, connection) = match handled {
+            Ok(response) if self.shutdown.is_started() => (response, Connection::Close),
             Ok(response) => (response, request.response_connection()),
             Err(_) => {
                 self.stats.handler_panicked();

@@ -183,17 +183,24 @@ impl Client {
         silent
     }
 
+    /// Reads more bytes. A connection that ends with part of a response
+    /// received is `InvalidData` (a cut response), otherwise the error as is.
     fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 16 * 1024];
-        let count = self.stream.read(&mut chunk)?;
-        if count == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
+        let error = match self.stream.read(&mut chunk) {
+            Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"),
+            Ok(count) => {
+                self.pending.extend_from_slice(&chunk[..count]);
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        let timed_out = matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
+        if self.pending.is_empty() || timed_out {
+            return Err(error);
         }
-        self.pending.extend_from_slice(&chunk[..count]);
-        Ok(())
+        let cut = format!("connection ended {} bytes into a response: {error}", self.pending.len());
+        Err(io::Error::new(io::ErrorKind::InvalidData, cut))
     }
 }
 

@@ -98,8 +98,7 @@ impl<'a> Connection<'a> {
                     self.input.consume(used);
                     self.request_started = None;
                     self.ctx.core.service.stats.request();
-                    let closing = self.ctx.core.shutdown.is_started();
-                    if !self.ctx.core.service.answer(&request, closing, &mut self.output) {
+                    if !self.ctx.core.service.answer(&request, &mut self.output) {
                         self.flush()?;
                         return Ok(Some(self.ending_after_close()));
                     }

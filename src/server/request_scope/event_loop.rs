@@ -27,7 +27,6 @@ use crate::dispatch::Dispatcher;
 use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
 use crate::server::accept::{AcceptBackoff, AcceptFailure};
 use crate::server::service::Service;
-use crate::server::shutdown::Shutdown;
 use crate::server::{Core, LINGER, LINGER_BYTES};
 
 use super::completions::{Completion, Completions};
@@ -46,7 +45,6 @@ const MAX_SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 struct JobContext {
     service: Service,
-    shutdown: Arc<Shutdown>,
     completions: Arc<Completions>,
 }
 
@@ -54,7 +52,7 @@ impl JobContext {
     /// The job body: run the handler, encode, hand back.
     fn answer(&self, key: usize, connection_id: u64, sequence: u64, request: Request) {
         let mut bytes = Vec::with_capacity(256);
-        let keep_open = self.service.answer(&request, self.shutdown.is_started(), &mut bytes);
+        let keep_open = self.service.answer(&request, &mut bytes);
         self.completions.push(Completion {
             key,
             connection_id,
@@ -117,7 +115,6 @@ impl EventLoop {
     ) -> Self {
         let job = Arc::new(JobContext {
             service: core.service.clone(),
-            shutdown: Arc::clone(&core.shutdown),
             completions: Arc::clone(&completions),
         });
         let sweep_interval = (core.timeouts.header / 4).clamp(Duration::from_millis(10), MAX_SWEEP_INTERVAL);
@@ -446,6 +443,11 @@ fn read_and_decode(
         }
         Ok(count) => {
             connection.last_active = now;
+            // A read that did not fill the buffer took everything the socket
+            // had; with edge-triggered polling, bytes arriving later raise a
+            // new event. This saves the `read` that would return WouldBlock
+            // (one system call per request, as nginx does).
+            connection.readable = kept + count == buffer.len();
             let received = &buffer[..kept + count];
             let (used, stop) = decode(connection, received, key, dispatching, service);
             connection.leftover.clear();
