@@ -20,6 +20,7 @@
 pub mod dispatch;
 pub mod http;
 pub mod results;
+pub mod rlimit;
 pub mod server;
 pub mod workload;
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::rlimit::raise_open_file_limit;
+
 use super::listener::somaxconn;
 use super::stats::report_line;
 use super::{ServeArgs, ServeError, Server};
@@ -22,6 +24,9 @@ const FORCED_EXIT: i32 = 130;
 /// Runs the server the arguments describe until a signal stops it.
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServeError::Setup)?;
+    if let Err(err) = raise_open_file_limit() {
+        eprintln!("dispatchlab: note: could not raise the open-file limit ({err}); see `ulimit -n`");
+    }
     let config = args.config();
     if let Some(cap) = somaxconn().filter(|&cap| cap < config.backlog) {
         eprintln!(
