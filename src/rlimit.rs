@@ -8,7 +8,7 @@
 use std::io;
 
 /// The soft and hard `RLIMIT_NOFILE`.
-pub fn open_file_limits() -> io::Result<(u64, u64)> {
+pub fn open_file_limits() -> io::Result<(libc::rlim_t, libc::rlim_t)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -17,12 +17,12 @@ pub fn open_file_limits() -> io::Result<(u64, u64)> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((limit.rlim_cur as u64, limit.rlim_max as u64))
+    Ok((limit.rlim_cur, limit.rlim_max))
 }
 
 /// Raises the soft open-file limit to the hard limit; returns the limit now
 /// in force.
-pub fn raise_open_file_limit() -> io::Result<u64> {
+pub fn raise_open_file_limit() -> io::Result<libc::rlim_t> {
     let (soft, hard) = open_file_limits()?;
     if soft >= hard {
         return Ok(soft);
