@@ -15,9 +15,11 @@
 //! | [`http`] | request parsing, limits, keep-alive rules, response encoding |
 //! | [`workload`] | the routes every strategy serves (`/`, `/sleep`, `/spin`, `/bytes`, `/metrics`) |
 //! | [`server`] | listener, the two dispatch scopes, shutdown, stats |
+//! | [`load`] | the load generator: connections, schedules, histograms, reports |
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod dispatch;
+pub mod load;
 pub mod results;
 
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher, Job, RejectReason, Rejected, Strategy};

@@ -1,9 +1,12 @@
 //! The `dispatchlab` command line: parses arguments and calls the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use dispatchlab::Strategy;
+use dispatchlab::load::{self, LoadArgs};
+use dispatchlab::results::{self, Machine};
 
 /// Measures how a server should hand work to threads.
 #[derive(Debug, Parser)]
@@ -17,6 +20,13 @@ struct Cli {
 enum Command {
     /// List the compiled-in strategies, one per line: name, then what a dispatch does.
     Strategies,
+    /// Load an HTTP/1.x server, as wrk (closed loop) or wrk2 (-R: constant rate).
+    ///
+    /// Exit status: 0 when the run completed and at least one request
+    /// succeeded (errors are counted and reported, as wrk does); 1 when the
+    /// run could not start, or completed without a single success (wrong
+    /// port, server down: the report is still printed); 2 for bad arguments.
+    Load(LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,5 +37,50 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Load(args) => match run_load(&args) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("dispatchlab load: {message}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// Runs the load, prints the report in the requested format.
+fn run_load(args: &LoadArgs) -> Result<ExitCode, String> {
+    let mut config = load::Config::try_from(args).map_err(|err| err.to_string())?;
+    config.progress = std::io::stderr().is_terminal();
+    let report = load::run(&config).map_err(|err| err.to_string())?;
+    if let Some(path) = &args.hgrm {
+        let file = std::fs::File::create(path).map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+        report.write_hgrm(std::io::BufWriter::new(file)).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+        let raw_path = path.with_extension("uncorrected.hgrm");
+        if report.uncorrected.is_some() {
+            let file =
+                std::fs::File::create(&raw_path).map_err(|err| format!("cannot create {}: {err}", raw_path.display()))?;
+            if let Some(Err(err)) = report.write_uncorrected_hgrm(std::io::BufWriter::new(file)) {
+                return Err(format!("cannot write {}: {err}", raw_path.display()));
+            }
+        }
+    }
+    if args.json {
+        println!("{:#}", report.to_json());
+    } else if args.csv {
+        let mut row = report.to_row(&Machine::detect());
+        row.run_id = format!("{}-0", results::run_name_now());
+        row.command = std::env::args().collect::<Vec<_>>().join(" ");
+        results::write_csv(std::io::stdout().lock(), &[row]).map_err(|err| format!("cannot write CSV: {err}"))?;
+    } else {
+        print!("{report}");
+    }
+    if report.requests == 0 && report.errors.total() > 0 {
+        eprintln!(
+            "dispatchlab load: no request succeeded ({} errors): is the server at {} running and answering 2xx?",
+            report.errors.total(),
+            config.target.url
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
