@@ -26,7 +26,7 @@ enum Command {
     /// succeeded (errors are counted and reported, as wrk does); 1 when the
     /// run could not start, or completed without a single success (wrong
     /// port, server down: the report is still printed); 2 for bad arguments.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
 }
 
 fn main() -> ExitCode {
@@ -54,11 +54,13 @@ fn run_load(args: &LoadArgs) -> Result<ExitCode, String> {
     let report = load::run(&config).map_err(|err| err.to_string())?;
     if let Some(path) = &args.hgrm {
         let file = std::fs::File::create(path).map_err(|err| format!("cannot create {}: {err}", path.display()))?;
-        report.write_hgrm(std::io::BufWriter::new(file)).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+        report
+            .write_hgrm(std::io::BufWriter::new(file))
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
         let raw_path = path.with_extension("uncorrected.hgrm");
         if report.uncorrected.is_some() {
-            let file =
-                std::fs::File::create(&raw_path).map_err(|err| format!("cannot create {}: {err}", raw_path.display()))?;
+            let file = std::fs::File::create(&raw_path)
+                .map_err(|err| format!("cannot create {}: {err}", raw_path.display()))?;
             if let Some(Err(err)) = report.write_uncorrected_hgrm(std::io::BufWriter::new(file)) {
                 return Err(format!("cannot write {}: {err}", raw_path.display()));
             }

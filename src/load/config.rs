@@ -153,7 +153,11 @@ impl Config {
         if self.service_time.is_some_and(|t| t.is_zero()) {
             return invalid("--service-time must be longer than zero");
         }
-        if self.percentiles.iter().any(|p| !(p.is_finite() && *p > 0.0 && *p <= 100.0)) {
+        if self
+            .percentiles
+            .iter()
+            .any(|p| !(p.is_finite() && *p > 0.0 && *p <= 100.0))
+        {
             return invalid("--percentiles must lie in (0, 100]");
         }
         for (name, value) in &self.headers {
@@ -166,19 +170,22 @@ impl Config {
     }
 }
 
-/// `dispatchlab load`: an HTTP/1.x load generator in the manner of wrk and wrk2.
-///
-/// Examples:
-///
-///   dispatchlab load -t1 -c100 -d10s http://127.0.0.1:8080/
-///
-///   dispatchlab load -c100 -d30s -R2000 http://127.0.0.1:8080/   (open loop, as wrk2)
-///
-///   dispatchlab load --mode close -c80 --requests 2 --service-time 40ms --timeout 60s http://127.0.0.1:8080/sleep?ms=40
-///
-///   dispatchlab load -c10 -d5s --json http://127.0.0.1:8080/ > run.json
+/// The examples `dispatchlab load --help` ends with.
+const EXAMPLES: &str = "\
+Examples:
+  dispatchlab load -t1 -c100 -d10s http://127.0.0.1:8080/
+      closed loop, as `wrk -t1 -c100 -d10s`
+  dispatchlab load -c100 -d30s -R2000 --hgrm run.hgrm http://127.0.0.1:8080/
+      open loop at 2000 requests/s, as `wrk2 -R2000`; corrected and uncorrected latencies
+  dispatchlab load --mode close -c80 --requests 2 --service-time 40ms --timeout 60s http://127.0.0.1:8080/sleep?ms=40
+      80 clients x 2 requests, a new connection each: time used, theoretical minimum, amplification
+  dispatchlab load -c10 -d5s --warmup 2s --csv http://127.0.0.1:8080/ > run.csv
+      one row of the result schema";
+
+/// The command line of `dispatchlab load`: an HTTP/1.x load generator in the
+/// manner of wrk (closed loop) and wrk2 (`-R`, constant rate).
 #[derive(Clone, Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = EXAMPLES)]
 pub struct LoadArgs {
     /// Target URL, http://host[:port][/path?query].
     pub url: String,
@@ -221,7 +228,8 @@ pub struct LoadArgs {
     #[arg(long, value_enum, default_value_t = ConnectionMode::KeepAlive)]
     pub mode: ConnectionMode,
     /// Fixed-count mode: each connection makes N requests, then the run ends
-    /// (N connections × R requests: "P processes × R repeats").
+    /// (C connections × N requests: the seed experiment's "P processes × R
+    /// repeats"). Every attempt counts, failed or not.
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
     /// Known handler time, e.g. 40ms: with --requests, report the theoretical
@@ -237,7 +245,8 @@ pub struct LoadArgs {
     /// Print the report as one CSV row of the result schema (with header).
     #[arg(long)]
     pub csv: bool,
-    /// Also write the latency distribution to FILE in wrk2's .hgrm format.
+    /// Also write the latency distribution to FILE in wrk2's .hgrm format
+    /// (with -R, the uncorrected one goes to FILE's stem + .uncorrected.hgrm).
     #[arg(long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 }
@@ -273,7 +282,9 @@ impl TryFrom<&LoadArgs> for Config {
 fn parse_header(header: &str) -> Result<(String, String), LoadError> {
     match header.split_once(':') {
         Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.trim().to_owned())),
-        _ => Err(LoadError::InvalidConfig(format!("bad header {header:?}: write it as 'Name: value'"))),
+        _ => Err(LoadError::InvalidConfig(format!(
+            "bad header {header:?}: write it as 'Name: value'"
+        ))),
     }
 }
 

@@ -112,10 +112,10 @@ impl Conn {
     /// Issues whatever is allowed now: connects, sends due requests, or sets
     /// the timer for the next intended send.
     pub(crate) fn pump(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if self.finished {
+        let plan = ctx.plan;
+        if self.finished || now >= plan.end {
             return;
         }
-        let plan = ctx.plan;
         let exhausted = plan.limit.is_some_and(|limit| self.issued >= limit);
         if exhausted && self.in_flight.is_empty() {
             self.finish(ctx, now);
@@ -125,7 +125,9 @@ impl Conn {
             if self.stream.is_some() || exhausted {
                 return;
             }
-            let Some(intended) = self.next_send(ctx, now) else { return };
+            let Some(intended) = self.next_send(ctx, now) else {
+                return;
+            };
             self.in_flight.push_back(Pending { intended, sent: now });
             self.issued += 1;
             self.unwritten = plan.request_len;
@@ -140,8 +142,10 @@ impl Conn {
             return;
         }
         let mut issued = 0;
-        while self.in_flight.len() < plan.depth && !plan.limit.is_some_and(|limit| self.issued >= limit) {
-            let Some(intended) = self.next_send(ctx, now) else { break };
+        while self.in_flight.len() < plan.depth && plan.limit.is_none_or(|limit| self.issued < limit) {
+            let Some(intended) = self.next_send(ctx, now) else {
+                break;
+            };
             self.in_flight.push_back(Pending { intended, sent: now });
             self.issued += 1;
             issued += 1;
@@ -155,7 +159,9 @@ impl Conn {
     /// The intended time of the next request if it is due, else sets the
     /// timer for it and returns `None`.
     fn next_send(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> Option<Instant> {
-        let Some(period) = ctx.plan.period else { return Some(now) };
+        let Some(period) = ctx.plan.period else {
+            return Some(now);
+        };
         if self.next_intended > now {
             self.set_timer(ctx, self.next_intended);
             return None;
@@ -190,7 +196,10 @@ impl Conn {
             Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
         };
         let token = self.token();
-        if let Err(err) = ctx.registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+        if let Err(err) = ctx
+            .registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        {
             return self.fail(ctx, ErrorKind::of_connect(&err), now);
         }
         self.stream = Some(stream);
@@ -379,7 +388,9 @@ impl Conn {
 
     /// A response completed; `false` when that closed the socket.
     fn complete(&mut self, ctx: &mut Ctx<'_>, status: u16, close: bool, now: Instant) -> bool {
-        let Some(request) = self.in_flight.pop_front() else { return true };
+        let Some(request) = self.in_flight.pop_front() else {
+            return true;
+        };
         if status >= 400 {
             ctx.rec.error(ErrorKind::BadStatus, 1);
         } else {

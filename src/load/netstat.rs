@@ -24,7 +24,9 @@ impl Netstat {
     /// Reads the counters; `None` when `/proc/net/netstat` is missing (not
     /// Linux) or lacks them.
     pub fn read() -> Option<Self> {
-        std::fs::read_to_string("/proc/net/netstat").ok().and_then(|text| Self::parse(&text))
+        std::fs::read_to_string("/proc/net/netstat")
+            .ok()
+            .and_then(|text| Self::parse(&text))
     }
 
     /// Parses the text of `/proc/net/netstat`: a `TcpExt:` line of names
@@ -43,7 +45,11 @@ impl Netstat {
                 _ => {}
             }
         }
-        Some(Self { listen_overflows: found.0?, listen_drops: found.1?, syn_retransmits: found.2? })
+        Some(Self {
+            listen_overflows: found.0?,
+            listen_drops: found.1?,
+            syn_retransmits: found.2?,
+        })
     }
 
     /// `self − before`, saturating (a counter never goes back; if it seems
@@ -67,9 +73,27 @@ mod tests {
                     TcpExt: 0 5 7 11\n\
                     IpExt: InNoRoutes\nIpExt: 0\n";
         let parsed = Netstat::parse(text).unwrap();
-        assert_eq!(parsed, Netstat { listen_overflows: 5, listen_drops: 7, syn_retransmits: 11 });
-        let later = Netstat { listen_overflows: 6, listen_drops: 9, syn_retransmits: 11 };
-        assert_eq!(later.since(&parsed), Netstat { listen_overflows: 1, listen_drops: 2, syn_retransmits: 0 });
+        assert_eq!(
+            parsed,
+            Netstat {
+                listen_overflows: 5,
+                listen_drops: 7,
+                syn_retransmits: 11
+            }
+        );
+        let later = Netstat {
+            listen_overflows: 6,
+            listen_drops: 9,
+            syn_retransmits: 11,
+        };
+        assert_eq!(
+            later.since(&parsed),
+            Netstat {
+                listen_overflows: 1,
+                listen_drops: 2,
+                syn_retransmits: 0
+            }
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ impl Progress {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             total: config.warmup + config.duration,
-            fixed: config.requests_per_connection.map(|r| r * u64::from(config.connections)),
+            fixed: config
+                .requests_per_connection
+                .map(|r| r * u64::from(config.connections)),
             last_requests: 0,
         }
     }
@@ -30,7 +32,11 @@ impl Progress {
         self.last_requests = requests;
         let of = match self.fixed {
             Some(total) => format!("{requests}/{total} requests"),
-            None => format!("{:>4.0}s/{:.0}s, {requests} requests", elapsed.as_secs_f64(), self.total.as_secs_f64()),
+            None => format!(
+                "{:>4.0}s/{:.0}s, {requests} requests",
+                elapsed.as_secs_f64(),
+                self.total.as_secs_f64()
+            ),
         };
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K  [{of}, ~{recent} req/s, {errors} errors]");

@@ -91,7 +91,8 @@ impl Recorder {
             return;
         }
         self.requests += 1;
-        self.corrected.saturating_record(micros(now.saturating_duration_since(intended)));
+        self.corrected
+            .saturating_record(micros(now.saturating_duration_since(intended)));
         if let Some(uncorrected) = &mut self.uncorrected {
             uncorrected.saturating_record(micros(now.saturating_duration_since(sent)));
         }

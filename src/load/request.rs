@@ -41,7 +41,10 @@ mod tests {
     fn config(mode: ConnectionMode, headers: &[(&str, &str)]) -> Config {
         let mut config = Config::new(Target::parse("http://127.0.0.1:8080/sleep?ms=1").unwrap());
         config.mode = mode;
-        config.headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        config.headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
         config
     }
 

@@ -83,7 +83,13 @@ pub(crate) struct ResponseParser {
 
 impl Default for ResponseParser {
     fn default() -> Self {
-        Self { state: State::Head, current: Done { status: 0, close: false } }
+        Self {
+            state: State::Head,
+            current: Done {
+                status: 0,
+                close: false,
+            },
+        }
     }
 }
 
@@ -121,7 +127,9 @@ impl ResponseParser {
                         self.state = State::Head;
                         return Ok(Feed::Complete(pos, self.current));
                     }
-                    self.state = State::Body { remaining: remaining - take };
+                    self.state = State::Body {
+                        remaining: remaining - take,
+                    };
                     return Ok(Feed::Partial(pos));
                 }
                 State::ChunkSize => match httparse::parse_chunk_size(rest) {
@@ -143,7 +151,9 @@ impl ResponseParser {
                     let take = remaining.min(rest.len() as u64);
                     pos += take as usize;
                     if take < remaining {
-                        self.state = State::ChunkData { remaining: remaining - take };
+                        self.state = State::ChunkData {
+                            remaining: remaining - take,
+                        };
                         return Ok(Feed::Partial(pos));
                     }
                     self.state = State::ChunkEnd { seen: 0 };
@@ -156,7 +166,9 @@ impl ResponseParser {
                     }
                     pos += take;
                     if take < expected.len() {
-                        self.state = State::ChunkEnd { seen: seen + take as u8 };
+                        self.state = State::ChunkEnd {
+                            seen: seen + take as u8,
+                        };
                         return Ok(Feed::Partial(pos));
                     }
                     self.state = State::ChunkSize;
@@ -282,7 +294,13 @@ mod tests {
             }
             pending.drain(..off);
         }
-        let eof = eof.then(|| if pending.is_empty() { parser.eof() } else { Eof::Truncated });
+        let eof = eof.then(|| {
+            if pending.is_empty() {
+                parser.eof()
+            } else {
+                Eof::Truncated
+            }
+        });
         Ok((done, eof))
     }
 
@@ -296,13 +314,25 @@ mod tests {
         whole
     }
 
-    const OK: Done = Done { status: 200, close: false };
+    const OK: Done = Done {
+        status: 200,
+        close: false,
+    };
 
     #[test]
     fn content_length_responses_pipelined() {
         let input = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
         let (done, _) = every_split(input, false);
-        assert_eq!(done, vec![OK, Done { status: 404, close: false }]);
+        assert_eq!(
+            done,
+            vec![
+                OK,
+                Done {
+                    status: 404,
+                    close: false
+                }
+            ]
+        );
     }
 
     #[test]
@@ -317,16 +347,40 @@ mod tests {
         let input = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nHello, World!";
         let (done, eof) = every_split(input, true);
         assert!(done.is_empty());
-        assert_eq!(eof, Some(Eof::Complete(Done { status: 200, close: true })));
+        assert_eq!(
+            eof,
+            Some(Eof::Complete(Done {
+                status: 200,
+                close: true
+            }))
+        );
     }
 
     #[test]
     fn connection_close_and_http10_are_noticed() {
-        let (done, _) = every_split(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", false);
-        assert_eq!(done, vec![Done { status: 200, close: true }]);
+        let (done, _) = every_split(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        );
+        assert_eq!(
+            done,
+            vec![Done {
+                status: 200,
+                close: true
+            }]
+        );
         let (done, _) = every_split(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false);
-        assert_eq!(done, vec![Done { status: 200, close: true }]);
-        let (done, _) = every_split(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", false);
+        assert_eq!(
+            done,
+            vec![Done {
+                status: 200,
+                close: true
+            }]
+        );
+        let (done, _) = every_split(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        );
         assert_eq!(done, vec![OK]);
     }
 
@@ -334,7 +388,19 @@ mod tests {
     fn informational_and_bodiless_statuses() {
         let input = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n";
         let (done, _) = every_split(input, false);
-        assert_eq!(done, vec![Done { status: 204, close: false }, Done { status: 304, close: false }]);
+        assert_eq!(
+            done,
+            vec![
+                Done {
+                    status: 204,
+                    close: false
+                },
+                Done {
+                    status: 304,
+                    close: false
+                }
+            ]
+        );
     }
 
     #[test]

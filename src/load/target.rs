@@ -22,7 +22,10 @@ impl Target {
     ///
     /// `https` is refused (the load generator speaks plain HTTP/1.x only).
     pub fn parse(url: &str) -> Result<Self, LoadError> {
-        let invalid = |reason: &str| LoadError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| LoadError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         let rest = match url.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
             Some((scheme, _)) => return Err(invalid(&format!("scheme {scheme:?} is not supported, only http"))),
@@ -33,7 +36,11 @@ impl Target {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
         };
-        let path = if path.starts_with('?') { format!("/{path}") } else { path.to_owned() };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else {
+            path.to_owned()
+        };
         let path = path.split('#').next().unwrap_or("/").to_owned();
         if authority.is_empty() {
             return Err(invalid("no host"));
@@ -42,19 +49,29 @@ impl Target {
             return Err(invalid("user information is not supported"));
         }
         if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err(invalid("the path contains spaces or control characters (percent-encode them)"));
+            return Err(invalid(
+                "the path contains spaces or control characters (percent-encode them)",
+            ));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| invalid("bad host or port"))?;
         let lookup = format!("{host}:{port}");
         let addr = lookup
             .to_socket_addrs()
-            .map_err(|source| LoadError::Resolve { host: lookup.clone(), source })?
+            .map_err(|source| LoadError::Resolve {
+                host: lookup.clone(),
+                source,
+            })?
             .next()
             .ok_or_else(|| LoadError::Resolve {
                 host: lookup.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
             })?;
-        Ok(Self { url: url.to_owned(), host_header: authority.to_owned(), addr, path })
+        Ok(Self {
+            url: url.to_owned(),
+            host_header: authority.to_owned(),
+            addr,
+            path,
+        })
     }
 }
 
@@ -114,7 +131,13 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_do() {
-        for url in ["https://127.0.0.1/", "http://", "http://127.0.0.1:0/", "http://127.0.0.1:x/", "http://a@b/"] {
+        for url in [
+            "https://127.0.0.1/",
+            "http://",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:x/",
+            "http://a@b/",
+        ] {
             assert!(Target::parse(url).is_err(), "{url}");
         }
     }

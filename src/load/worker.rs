@@ -102,7 +102,9 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
         requests: request::repeated(&request, depth),
         timeout: config.timeout,
         connect_timeout: config.connect_timeout,
-        period: config.rate.map(|rate| Duration::from_secs_f64(connections as f64 / rate)),
+        period: config
+            .rate
+            .map(|rate| Duration::from_secs_f64(connections as f64 / rate)),
         rate: config.rate,
         limit: config.requests_per_connection,
         start,
@@ -126,7 +128,10 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
                     live.done.store(true, Ordering::Release);
                     result
                 })
-                .map_err(|source| LoadError::Setup { what: "start a load thread", source })?;
+                .map_err(|source| LoadError::Setup {
+                    what: "start a load thread",
+                    source,
+                })?;
             handles.push(handle);
             first += count;
         }
@@ -142,7 +147,10 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
     let netstat_after = Netstat::read();
     let mut merged: Option<Recorder> = None;
     for result in results {
-        let recorder = result.map_err(|source| LoadError::Setup { what: "run the event loop", source })?;
+        let recorder = result.map_err(|source| LoadError::Setup {
+            what: "run the event loop",
+            source,
+        })?;
         match &mut merged {
             Some(merged) => merged.merge(&recorder),
             None => merged = Some(recorder),
@@ -160,7 +168,12 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
 
 /// The calling thread's part while the workers run: the netstat snapshot at
 /// the warm-up boundary and the progress line.
-fn supervise(plan: &Plan, live: &[Live], netstat_before: &mut Option<Option<Netstat>>, mut progress: Option<&mut Progress>) {
+fn supervise(
+    plan: &Plan,
+    live: &[Live],
+    netstat_before: &mut Option<Option<Netstat>>,
+    mut progress: Option<&mut Progress>,
+) {
     const TICK: Duration = Duration::from_millis(50);
     let mut next_draw = plan.start + Duration::from_secs(1);
     while !live.iter().all(|l| l.done.load(Ordering::Acquire)) {
@@ -199,7 +212,9 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
         .map(|i| {
             // Open loop: stagger the connections so that the sends of the
             // whole run are evenly spaced.
-            let offset = plan.rate.map_or(Duration::ZERO, |rate| Duration::from_secs_f64((first + i) as f64 / rate));
+            let offset = plan.rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64((first + i) as f64 / rate)
+            });
             Conn::new(i, plan.depth, plan.start + offset)
         })
         .collect();
@@ -207,7 +222,8 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
     for conn in &mut conns {
         conn.pump(&mut ctx, now);
     }
-    let sweep = (plan.timeout.min(plan.connect_timeout) / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
+    let sweep =
+        (plan.timeout.min(plan.connect_timeout) / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
     let mut next_sweep = now + sweep;
     loop {
         let now = Instant::now();
