@@ -33,8 +33,9 @@ use super::worker::Ctx;
 /// Bits of a token that hold the connection's index.
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
-/// Most connections one worker can hold.
-pub(crate) const MAX_PER_WORKER: usize = INDEX_MASK + 1;
+/// Most connections one worker can hold (the all-ones index is left to the
+/// timer's token).
+pub(crate) const MAX_PER_WORKER: usize = INDEX_MASK;
 
 /// One request's times.
 #[derive(Clone, Copy, Debug)]

@@ -22,6 +22,7 @@
 //! | `response` | response framing: `Content-Length`, chunked, or delimited by the server's close |
 //! | `connection` | one client connection's state machine (idle → connecting → writing/reading) |
 //! | `worker` | one thread: a mio `Poll` over its share of the connections, timers, timeouts |
+//! | `timer` | a `timerfd` that wakes the poll on time for open-loop sends (Linux) |
 //! | `recorder` | what a worker counts: histograms, errors, bytes, the per-second timeline |
 //! | `report` | [`Report`]: merged results, the table, JSON, the CSV row, the `.hgrm` file |
 //! | `netstat` | `/proc/net/netstat` TcpExt counters, read before and after the run |
@@ -77,6 +78,7 @@ mod report;
 mod request;
 mod response;
 mod target;
+mod timer;
 mod worker;
 
 pub use config::{Config, ConnectionMode, LoadArgs};

@@ -33,6 +33,7 @@ use super::progress::Progress;
 use super::recorder::Recorder;
 use super::report::Report;
 use super::response::MAX_HEAD;
+use super::timer::{TIMER_TOKEN, Wakeup};
 use super::{Config, ConnectionMode, LoadError, request};
 
 /// What every worker of a run shares, read-only.
@@ -198,6 +199,10 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
     let mut poll = Poll::new()?;
     let registry = poll.registry().try_clone()?;
     let mut events = Events::with_capacity(1024);
+    let mut wakeup = match plan.period {
+        Some(_) => Some(Wakeup::new(poll.registry())?),
+        None => None,
+    };
     let mut scratch = vec![0_u8; SCRATCH];
     let mut warming = plan.measure_start > plan.start;
     let seconds = (plan.end - plan.measure_start).as_secs() as usize;
@@ -255,6 +260,11 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
             wake = wake.min(plan.measure_start);
         }
         if let Some(&Reverse((at, _))) = ctx.timers.peek() {
+            if let Some(wakeup) = &mut wakeup
+                && at < wake
+            {
+                wakeup.arm(at, now);
+            }
             wake = wake.min(at);
         }
         match poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
@@ -263,6 +273,12 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
             Err(err) => return Err(err),
         }
         for event in events.iter() {
+            if event.token() == TIMER_TOKEN {
+                if let Some(wakeup) = &mut wakeup {
+                    wakeup.fired();
+                }
+                continue;
+            }
             let (index, generation) = split_token(event.token());
             if let Some(conn) = conns.get_mut(index)
                 && conn.generation_tag() == generation
