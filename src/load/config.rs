@@ -187,7 +187,7 @@ Examples:
 #[derive(Clone, Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct LoadArgs {
-    /// Target URL, http://host[:port][/path?query].
+    /// Target URL: http://HOST:PORT/PATH?QUERY (port, path and query optional).
     pub url: String,
     /// Concurrent connections (in close mode: concurrent clients).
     #[arg(short = 'c', long, default_value_t = 10)]

@@ -45,17 +45,29 @@
 //! response complete − intended time, so a server that stalls for a second is
 //! charged for every request that should have been sent during the stall
 //! (coordinated omission). The uncorrected histogram (from the actual send
-//! time) is kept beside it so the size of the correction is visible.
+//! time) is kept beside it so the size of the correction is visible. On Linux
+//! a `timerfd` wakes the worker at the intended time (mio's poll timeout has
+//! millisecond granularity, and the client's own lateness would otherwise be
+//! charged to the server); a worker that is descheduled still sends late, and
+//! that lateness is in the corrected figures, as in wrk2.
 //!
 //! Connection modes: `keepalive` reuses connections (connect time is not part
 //! of latency; a server's `Connection: close` or close-delimited response is
 //! followed by a reconnect, counted); `close` opens a new TCP connection for
 //! every request, sends `Connection: close`, and includes the connect in the
 //! latency; `http10` sends `HTTP/1.0` requests without `Connection:
-//! keep-alive`, so the server closes after each response and, as in `close`,
-//! every request has its own connection (this is what an HTTP/1.0 client
-//! does; to test HTTP/1.0 keep-alive, use `--mode keepalive -H 'Connection:
-//! keep-alive'` is not the same thing and is not offered).
+//! keep-alive`, as a plain HTTP/1.0 client does, so the server closes after
+//! each response and, as in `close`, every request has its own connection
+//! (connect included in the latency). Pipelining (`pipeline` > 1) needs
+//! `keepalive`; when a server closes a pipelined connection, the requests it
+//! left unanswered are counted as `reset` errors, not re-sent.
+//!
+//! Responses are framed by `Content-Length`, by chunked transfer encoding, or
+//! by the server closing the connection (wrk counts the last as read errors;
+//! here they are successes, followed by a counted reconnect). Successful
+//! means status 1xx–3xx; only successful responses enter the latency
+//! histograms. A response that completes after the end of a timed run is not
+//! counted, like one still in flight.
 //!
 //! The connect timeout (default 10 s) is deliberately long: when a listen
 //! queue overflows, Linux drops the SYN and the client retransmits it after
