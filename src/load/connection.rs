@@ -343,6 +343,9 @@ impl Conn {
                     match err.kind() {
                         io::ErrorKind::WouldBlock => break,
                         io::ErrorKind::Interrupted => continue,
+                        // A reset between responses ends an idle keep-alive
+                        // connection; no request was lost.
+                        _ if self.in_flight.is_empty() && kept == 0 => return self.on_eof(ctx, false),
                         _ => return self.fail(ctx, ErrorKind::of_io(&err), Instant::now()),
                     }
                 }
