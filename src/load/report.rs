@@ -317,6 +317,7 @@ impl Report {
             amplification: self.fixed_count.and_then(|f| f.amplification),
             outcome: "ok".into(),
             errors_other: self.errors.other,
+            load_cpus: pinned_cpus(),
             ..RunRow::default()
         };
         if !self.latency.is_empty() {
@@ -342,6 +343,29 @@ impl Report {
     /// The same for the uncorrected histogram (open loop only).
     pub fn write_uncorrected_hgrm<W: Write>(&self, out: W) -> Option<io::Result<()>> {
         self.uncorrected.as_ref().map(|h| write_hgrm(h, out))
+    }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of
+/// `/proc/self/status`) when that is fewer than all of them, else empty.
+fn pinned_cpus() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let Some(list) = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")) else {
+        return String::new();
+    };
+    let list = list.trim();
+    let count: Option<u32> = list
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((first, last)) => (last.parse::<u32>().ok()? + 1).checked_sub(first.parse::<u32>().ok()?),
+            None => part.parse::<u32>().ok().map(|_| 1),
+        })
+        .sum();
+    match count {
+        Some(count) if count < crate::results::online_cpus() => list.to_owned(),
+        _ => String::new(),
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Routes (for the behaviours that answer): `/` → `Hello, World!`;
 //! `/sleep?ms=N` → sleeps N ms, then answers; `/bye` → answers with
-//! `Connection: close` and closes; anything else → 404.
+//! `Connection: close` and closes; `/big` → a 300,000-byte body; anything
+//! else → 404.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -204,9 +205,15 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, counters: &Counters) {
     }
 }
 
+/// The body of `/big`.
+static BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| "0123456789".repeat(30_000));
+
 fn route(path: &str) -> (u16, &'static str) {
     if path == "/" || path == "/bye" {
         return (200, "Hello, World!");
+    }
+    if path == "/big" {
+        return (200, BIG.as_str());
     }
     if let Some(ms) = path.strip_prefix("/sleep?ms=") {
         let ms: u64 = ms.parse().unwrap_or(0);
