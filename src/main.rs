@@ -2,11 +2,14 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 use dispatchlab::Strategy;
 use dispatchlab::load::{self, LoadArgs};
 use dispatchlab::results::{self, Machine};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// Measures how a server should hand work to threads.
 #[derive(Debug, Parser)]
@@ -51,6 +54,15 @@ fn main() -> ExitCode {
 fn run_load(args: &LoadArgs) -> Result<ExitCode, String> {
     let mut config = load::Config::try_from(args).map_err(|err| err.to_string())?;
     config.progress = std::io::stderr().is_terminal();
+    // Ctrl-C ends the run early and still prints the report (as wrk does); a
+    // second Ctrl-C exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|err| format!("cannot install the Ctrl-C handler: {err}"))?;
+    }
+    config.stop = Some(stop);
     let report = load::run(&config).map_err(|err| err.to_string())?;
     if let Some(path) = &args.hgrm {
         let file = std::fs::File::create(path).map_err(|err| format!("cannot create {}: {err}", path.display()))?;

@@ -142,3 +142,26 @@ fn warmup_samples_are_discarded() {
     );
     assert_eq!(report.latency.len(), report.requests);
 }
+
+#[test]
+fn the_stop_flag_ends_a_run_early() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let server = TestServer::start(Behaviour::ContentLength);
+    let mut config = server.config("/");
+    config.connections = 2;
+    config.duration = Duration::from_secs(60);
+    let stop = Arc::new(AtomicBool::new(false));
+    config.stop = Some(Arc::clone(&stop));
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let report = load::run(&config).expect("run");
+    stopper.join().expect("stopper");
+    assert!(report.interrupted);
+    assert!(report.elapsed < Duration::from_secs(60), "{:?}", report.elapsed);
+    assert!(report.requests > 0, "{report}");
+    assert!(report.to_string().contains("stopped early"));
+}

@@ -1,6 +1,8 @@
 //! What a run does ([`Config`]) and the command line that builds one
 //! ([`LoadArgs`]).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -82,6 +84,10 @@ pub struct Config {
     /// Draw a live progress line on standard error (the CLI sets it when
     /// standard error is a terminal). Default off.
     pub progress: bool,
+    /// Set to `true` to end the run early (the CLI sets it on Ctrl-C); the
+    /// report then covers the time until the stop. Workers look at it at
+    /// least every 100 ms.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// The percentiles listed by default.
@@ -106,6 +112,7 @@ impl Config {
             service_time: None,
             percentiles: DEFAULT_PERCENTILES.to_vec(),
             progress: false,
+            stop: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Report {
     pub fixed_count: Option<FixedCount>,
     /// The percentiles to list.
     pub percentiles: Vec<f64>,
+    /// The run was stopped early through [`Config::stop`].
+    pub interrupted: bool,
 }
 
 /// Fixed-count mode: the seed experiment's "time used vs theoretical minimum".
@@ -179,6 +181,10 @@ impl Report {
             netstat,
             fixed_count,
             percentiles: config.percentiles.clone(),
+            interrupted: config
+                .stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed)),
         }
     }
 
@@ -315,7 +321,7 @@ impl Report {
             service_time_ms: self.fixed_count.and_then(|f| f.service_time).map(ms),
             theoretical_min_ms: self.fixed_count.and_then(|f| f.theoretical_min).map(ms),
             amplification: self.fixed_count.and_then(|f| f.amplification),
-            outcome: "ok".into(),
+            outcome: if self.interrupted { "interrupted" } else { "ok" }.into(),
             errors_other: self.errors.other,
             load_cpus: pinned_cpus(),
             ..RunRow::default()
@@ -468,6 +474,9 @@ impl fmt::Display for Report {
         )?;
         if !self.warmup.is_zero() {
             writeln!(f, "  after a {:.1}s warm-up (discarded)", self.warmup.as_secs_f64())?;
+        }
+        if self.interrupted {
+            writeln!(f, "  stopped early (interrupted)")?;
         }
         let summary = self.latency_summary();
         let uncorrected = self.uncorrected_summary();

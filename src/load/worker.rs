@@ -22,7 +22,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry};
@@ -57,6 +58,8 @@ pub(crate) struct Plan {
     pub start: Instant,
     pub measure_start: Instant,
     pub end: Instant,
+    /// Ends the run early when set.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// One worker's mutable state besides its connections.
@@ -111,6 +114,7 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
         start,
         measure_start,
         end: measure_start + config.duration,
+        stop: config.stop.clone(),
     };
     let live: Vec<Live> = (0..threads).map(|_| Live::default()).collect();
     let mut netstat_before = (config.warmup.is_zero()).then(Netstat::read);
@@ -236,7 +240,8 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
             ctx.rec.restart(plan.measure_start);
             warming = false;
         }
-        if now >= plan.end || (plan.limit.is_some() && ctx.finished == count) {
+        let stopped = plan.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed));
+        if now >= plan.end || stopped || (plan.limit.is_some() && ctx.finished == count) {
             break;
         }
         while let Some(&Reverse((at, index))) = ctx.timers.peek() {
