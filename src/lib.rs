@@ -15,10 +15,14 @@
 //! | [`http`] | request parsing, limits, keep-alive rules, response encoding |
 //! | [`workload`] | the routes every strategy serves (`/`, `/sleep`, `/spin`, `/bytes`, `/metrics`) |
 //! | [`server`] | listener, the two dispatch scopes, shutdown, stats |
+//! | [`load`] | the load generator: connections, schedules, histograms, reports |
+//! | [`results`] | the result schema every measuring tool writes (one row per run) |
+//! | [`rlimit`] | raising the open-file limit for the command-line tools |
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod dispatch;
 pub mod http;
+pub mod load;
 pub mod results;
 pub mod rlimit;
 pub mod server;

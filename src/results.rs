@@ -126,6 +126,9 @@ pub struct RunRow {
     pub outcome: String,
     /// The exact command that produced the row.
     pub command: String,
+    /// Requests that failed locally: no ephemeral port (`EADDRNOTAVAIL`), no
+    /// descriptor (`EMFILE`), other I/O errors. Included in `errors_total`.
+    pub errors_other: u64,
 }
 
 /// What the row's producer knows about the machine and the build.

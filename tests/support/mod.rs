@@ -1,6 +1,9 @@
-//! Helpers shared by the integration tests: servers on port 0, a raw
-//! HTTP/1.1 client over `TcpStream`, and the strategy × scope matrix.
+//! Helpers shared by the integration tests: dispatchlab servers on port 0,
+//! a raw HTTP/1.1 client over `TcpStream`, the strategy × scope matrix, and
+//! (in [`test_servers`]) small stand-in servers for the load generator's tests.
 #![allow(dead_code)] // each test binary uses its own subset
+
+pub mod test_servers;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

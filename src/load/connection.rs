@@ -1,0 +1,433 @@
+//! One client connection's state machine.
+//!
+//! ```text
+//!            pump()                 writable, connected            response complete
+//!   idle ─────────────► connecting ────────────────────► open ─────────────────────► open (keep-alive: next request)
+//!    ▲   (keep-alive:        │ refused / timeout           │ reset / timeout / EOF      │
+//!    │    at once; close:    ▼                             ▼ / garbage                  ▼ server closes, or
+//!    │    per request)     fail() ─────── retry timer ───► idle ◄───────────────────── connection per request
+//! ```
+//!
+//! *open* means: requests are written (a suffix of the pre-rendered request
+//! buffer) and responses read; `in_flight` pairs each response with its
+//! request's intended and actual send times, in FIFO order (pipelining).
+//! A failure counts every request in flight once, closes the socket, and
+//! retries through a timer set to "now" — never by recursion, so a target
+//! that refuses every connect cannot blow the stack.
+//!
+//! Tokens carry a generation next to the connection's index, so that events
+//! for a socket already closed are recognised and ignored.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::ErrorKind;
+use super::response::{Eof, Feed, MAX_HEAD, ResponseParser};
+use super::worker::Ctx;
+
+/// Bits of a token that hold the connection's index.
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// Most connections one worker can hold (the all-ones index is left to the
+/// timer's token).
+pub(crate) const MAX_PER_WORKER: usize = INDEX_MASK;
+
+/// One request's times.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// When the schedule wanted it sent (the send time in closed loop).
+    intended: Instant,
+    /// When it was handed to the socket (or the connect started, in a
+    /// connection-per-request mode).
+    sent: Instant,
+}
+
+/// One client connection and its schedule.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    index: usize,
+    generation: usize,
+    stream: Option<TcpStream>,
+    connecting: bool,
+    connect_deadline: Instant,
+    /// When the current connection was established.
+    open_since: Instant,
+    in_flight: VecDeque<Pending>,
+    /// Request bytes issued but not yet written.
+    unwritten: usize,
+    parser: ResponseParser,
+    /// An incomplete head or chunk line, kept until more bytes arrive.
+    leftover: Vec<u8>,
+    /// Open loop: the intended time of the next request.
+    next_intended: Instant,
+    /// Requests issued (fixed-count mode stops at the limit).
+    issued: u64,
+    finished: bool,
+    /// The pending timer, if any (timers in the heap that differ are stale).
+    pub(crate) timer: Option<Instant>,
+    /// The server closed the last connection: the next connect is a reconnect.
+    server_closed: bool,
+}
+
+/// Splits a token into (index, generation tag).
+pub(crate) fn split_token(token: Token) -> (usize, usize) {
+    (token.0 & INDEX_MASK, token.0 >> INDEX_BITS)
+}
+
+impl Conn {
+    /// A connection whose first request is intended at `first_intended`.
+    pub(crate) fn new(index: usize, depth: usize, first_intended: Instant) -> Self {
+        Self {
+            index,
+            generation: 0,
+            stream: None,
+            connecting: false,
+            connect_deadline: first_intended,
+            open_since: first_intended,
+            in_flight: VecDeque::with_capacity(depth),
+            unwritten: 0,
+            parser: ResponseParser::default(),
+            leftover: Vec::new(),
+            next_intended: first_intended,
+            issued: 0,
+            finished: false,
+            timer: None,
+            server_closed: false,
+        }
+    }
+
+    /// The generation tag that events for the current socket carry.
+    pub(crate) fn generation_tag(&self) -> usize {
+        self.generation & (usize::MAX >> INDEX_BITS)
+    }
+
+    fn token(&self) -> Token {
+        Token(self.index | (self.generation_tag() << INDEX_BITS))
+    }
+
+    /// Issues whatever is allowed now: connects, sends due requests, or sets
+    /// the timer for the next intended send.
+    pub(crate) fn pump(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        let plan = ctx.plan;
+        if self.finished || now >= plan.end {
+            return;
+        }
+        let exhausted = plan.limit.is_some_and(|limit| self.issued >= limit);
+        if exhausted && self.in_flight.is_empty() {
+            self.finish(ctx, now);
+            return;
+        }
+        if plan.mode.connection_per_request() {
+            if self.stream.is_some() || exhausted {
+                return;
+            }
+            let Some(intended) = self.next_send(ctx, now) else {
+                return;
+            };
+            self.in_flight.push_back(Pending { intended, sent: now });
+            self.issued += 1;
+            self.unwritten = plan.request_len;
+            self.connect(ctx, now);
+            return;
+        }
+        if self.stream.is_none() {
+            self.connect(ctx, now);
+            return;
+        }
+        if self.connecting {
+            return;
+        }
+        let mut issued = 0;
+        while self.in_flight.len() < plan.depth && plan.limit.is_none_or(|limit| self.issued < limit) {
+            let Some(intended) = self.next_send(ctx, now) else {
+                break;
+            };
+            self.in_flight.push_back(Pending { intended, sent: now });
+            self.issued += 1;
+            issued += 1;
+        }
+        if issued > 0 {
+            self.unwritten += issued * plan.request_len;
+            self.flush(ctx, now);
+        }
+    }
+
+    /// The intended time of the next request if it is due, else sets the
+    /// timer for it and returns `None`.
+    fn next_send(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> Option<Instant> {
+        let Some(period) = ctx.plan.period else {
+            return Some(now);
+        };
+        if self.next_intended > now {
+            self.set_timer(ctx, self.next_intended);
+            return None;
+        }
+        let intended = self.next_intended;
+        self.next_intended += period;
+        Some(intended)
+    }
+
+    fn set_timer(&mut self, ctx: &mut Ctx<'_>, at: Instant) {
+        if self.timer != Some(at) {
+            self.timer = Some(at);
+            ctx.timers.push(std::cmp::Reverse((at, self.index)));
+        }
+    }
+
+    /// This connection has made all its requests (fixed-count mode).
+    fn finish(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        self.close();
+        self.finished = true;
+        ctx.finished += 1;
+        ctx.rec.finished_at = ctx.rec.finished_at.max(Some(now));
+    }
+
+    fn connect(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        ctx.rec.connects += 1;
+        if std::mem::take(&mut self.server_closed) {
+            ctx.rec.reconnects += 1;
+        }
+        let mut stream = match TcpStream::connect(ctx.plan.addr) {
+            Ok(stream) => stream,
+            Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
+        };
+        let token = self.token();
+        if let Err(err) = ctx
+            .registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            return self.fail(ctx, ErrorKind::of_connect(&err), now);
+        }
+        self.stream = Some(stream);
+        self.connecting = true;
+        self.connect_deadline = now + ctx.plan.connect_timeout;
+    }
+
+    /// Drops the socket and whatever was in progress on it.
+    fn close(&mut self) {
+        // Closing the descriptor removes it from the epoll set; the new
+        // generation makes any event already harvested for it stale.
+        self.stream = None;
+        self.generation = self.generation.wrapping_add(1);
+        self.connecting = false;
+        self.unwritten = 0;
+        self.parser.reset();
+        self.leftover.clear();
+    }
+
+    /// Counts the requests in flight (at least one) as `kind`, closes, and
+    /// retries from the timer.
+    fn fail(&mut self, ctx: &mut Ctx<'_>, kind: ErrorKind, now: Instant) {
+        if self.in_flight.is_empty() {
+            // A failed keep-alive connect: it costs the request it was for.
+            self.issued += 1;
+            ctx.rec.error(kind, 1);
+        } else {
+            ctx.rec.error(kind, self.in_flight.len() as u64);
+            self.in_flight.clear();
+        }
+        self.close();
+        self.set_timer(ctx, now);
+    }
+
+    /// Fails the connection if its connect or its oldest request is overdue.
+    pub(crate) fn check_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        if self.stream.is_none() {
+            return;
+        }
+        if self.connecting {
+            if now >= self.connect_deadline {
+                self.fail(ctx, ErrorKind::ConnectTimeout, now);
+            }
+        } else if let Some(oldest) = self.in_flight.front()
+            && now >= oldest.sent.max(self.open_since) + ctx.plan.timeout
+        {
+            self.fail(ctx, ErrorKind::ReadTimeout, now);
+        }
+    }
+
+    /// The timer fired.
+    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+        self.timer = None;
+        self.pump(ctx, now);
+    }
+
+    /// Handles readiness of the socket.
+    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], event: &Event) {
+        let Some(stream) = &self.stream else { return };
+        if self.connecting {
+            let now = Instant::now();
+            match stream.take_error() {
+                Ok(Some(err)) | Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
+                Ok(None) => {}
+            }
+            match stream.peer_addr() {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => return,
+                Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
+            }
+            self.connecting = false;
+            self.open_since = now;
+            // Best effort: a socket without TCP_NODELAY still works.
+            let _ = stream.set_nodelay(true);
+            if ctx.plan.mode.connection_per_request() {
+                self.flush(ctx, now);
+            } else {
+                self.pump(ctx, now);
+            }
+            return;
+        }
+        if event.is_writable() && self.unwritten > 0 && !self.flush(ctx, Instant::now()) {
+            return;
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(ctx, scratch, event.is_read_closed() || event.is_error());
+        }
+    }
+
+    /// Writes issued requests; `false` when the connection failed.
+    fn flush(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> bool {
+        let plan = ctx.plan;
+        let requests = &plan.requests;
+        while self.unwritten > 0 {
+            let Some(stream) = &mut self.stream else { return false };
+            match stream.write(&requests[requests.len() - self.unwritten..]) {
+                Ok(0) => {
+                    self.fail(ctx, ErrorKind::Reset, now);
+                    return false;
+                }
+                Ok(n) => self.unwritten -= n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    self.fail(ctx, ErrorKind::of_io(&err), now);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Reads until the socket is drained (edge-triggered), handing the bytes
+    /// to the parser. A short read means drained, unless the peer closed
+    /// (`drain_all`): then read on to the EOF, which no further event would
+    /// announce.
+    fn read(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], drain_all: bool) {
+        let mut now = None;
+        loop {
+            let Some(stream) = &mut self.stream else { return };
+            let kept = self.leftover.len();
+            scratch[..kept].copy_from_slice(&self.leftover);
+            self.leftover.clear();
+            let space = scratch.len() - kept;
+            match stream.read(&mut scratch[kept..]) {
+                Ok(0) => return self.on_eof(ctx, kept > 0),
+                Ok(n) => {
+                    ctx.rec.bytes += n as u64;
+                    let at = Instant::now();
+                    now = Some(at);
+                    if !self.on_bytes(ctx, &scratch[..kept + n], at) {
+                        return;
+                    }
+                    if n < space && !drain_all {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    self.leftover.extend_from_slice(&scratch[..kept]);
+                    match err.kind() {
+                        io::ErrorKind::WouldBlock => break,
+                        io::ErrorKind::Interrupted => continue,
+                        // A reset between responses ends an idle keep-alive
+                        // connection; no request was lost.
+                        _ if self.in_flight.is_empty() && kept == 0 => return self.on_eof(ctx, false),
+                        _ => return self.fail(ctx, ErrorKind::of_io(&err), Instant::now()),
+                    }
+                }
+            }
+        }
+        if let Some(now) = now {
+            self.pump(ctx, now);
+        }
+    }
+
+    /// Parses the bytes read; `false` when the socket was closed meanwhile.
+    fn on_bytes(&mut self, ctx: &mut Ctx<'_>, buf: &[u8], now: Instant) -> bool {
+        let mut off = 0;
+        while off < buf.len() {
+            if self.in_flight.is_empty() {
+                self.fail(ctx, ErrorKind::Protocol, now);
+                return false;
+            }
+            match self.parser.feed(&buf[off..]) {
+                Ok(Feed::Partial(n)) => {
+                    off += n;
+                    if off < buf.len() {
+                        // An incomplete line (at most MAX_HEAD, or the parser
+                        // would have refused it): keep it for the next read.
+                        debug_assert!(buf.len() - off <= MAX_HEAD + 1);
+                        self.leftover.extend_from_slice(&buf[off..]);
+                    }
+                    return true;
+                }
+                Ok(Feed::Complete(n, done)) => {
+                    off += n;
+                    if !self.complete(ctx, done.status, done.close, now) {
+                        return false;
+                    }
+                }
+                Err(_) => {
+                    self.fail(ctx, ErrorKind::Protocol, now);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A response completed; `false` when that closed the socket.
+    fn complete(&mut self, ctx: &mut Ctx<'_>, status: u16, close: bool, now: Instant) -> bool {
+        let Some(request) = self.in_flight.pop_front() else {
+            return true;
+        };
+        if status >= 400 {
+            ctx.rec.error(ErrorKind::BadStatus, 1);
+        } else {
+            ctx.rec.success(now, request.intended, request.sent);
+        }
+        if !(close || ctx.plan.mode.connection_per_request()) {
+            return true;
+        }
+        if !self.in_flight.is_empty() {
+            // Pipelined requests the server will not answer.
+            ctx.rec.error(ErrorKind::Reset, self.in_flight.len() as u64);
+            self.in_flight.clear();
+        }
+        self.server_closed = !ctx.plan.mode.connection_per_request();
+        self.close();
+        self.pump(ctx, now);
+        false
+    }
+
+    /// The server closed the connection.
+    fn on_eof(&mut self, ctx: &mut Ctx<'_>, partial_line: bool) {
+        let now = Instant::now();
+        match self.parser.eof() {
+            Eof::Complete(done) if !partial_line => {
+                self.complete(ctx, done.status, true, now);
+            }
+            Eof::Idle if !partial_line && self.in_flight.is_empty() => {
+                // An idle keep-alive connection closed by the server.
+                self.server_closed = !ctx.plan.mode.connection_per_request();
+                self.close();
+                self.pump(ctx, now);
+            }
+            _ => self.fail(ctx, ErrorKind::Reset, now),
+        }
+    }
+}

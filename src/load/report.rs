@@ -1,0 +1,643 @@
+//! What a run measured ([`Report`]) and its four renderings: the table
+//! (`Display`), JSON ([`Report::to_json`]), one result-schema row
+//! ([`Report::to_row`]) and wrk2's `.hgrm` percentile distribution
+//! ([`Report::write_hgrm`]).
+
+use std::fmt;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::recorder::Recorder;
+use super::worker::Plan;
+use super::{Config, ConnectionMode, ErrorCounts, ErrorKind, NetstatDelta};
+use crate::results::{Machine, RunRow};
+
+/// Everything one run measured, with the settings that produced it.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// When the run started, RFC 3339 UTC.
+    pub started: String,
+    /// The target URL.
+    pub url: String,
+    /// The request target (path and query).
+    pub path: String,
+    /// How connections were used.
+    pub mode: ConnectionMode,
+    /// Open-loop rate (requests/s in total); `None` for a closed loop.
+    pub rate: Option<f64>,
+    /// Connections.
+    pub connections: u32,
+    /// Worker threads.
+    pub threads: u32,
+    /// Requests in flight per connection.
+    pub pipeline: u32,
+    /// Warm-up before the measurement (its results are discarded).
+    pub warmup: Duration,
+    /// The measured time: the run's duration, or in fixed-count mode the time
+    /// from the start to the last connection's last response.
+    pub elapsed: Duration,
+    /// Successful (1xx–3xx) responses.
+    pub requests: u64,
+    /// Bytes read, headers included.
+    pub bytes: u64,
+    /// Failed requests by kind.
+    pub errors: ErrorCounts,
+    /// Connections re-opened after the server closed a keep-alive connection.
+    pub reconnects: u64,
+    /// Connects started (one per request in the connection-per-request modes).
+    pub connects: u64,
+    /// Latencies of successful responses, µs. In open loop, from each
+    /// request's intended send time (corrected for coordinated omission).
+    pub latency: Histogram<u64>,
+    /// Open loop only: the same responses from their actual send times
+    /// (uncorrected), as wrk2 `-U` shows.
+    pub uncorrected: Option<Histogram<u64>>,
+    /// Successful responses in each second of the measurement.
+    pub timeline: Vec<u64>,
+    /// Host-wide TcpExt counter deltas (Linux).
+    pub netstat: Option<NetstatDelta>,
+    /// Fixed-count mode results.
+    pub fixed_count: Option<FixedCount>,
+    /// The percentiles to list.
+    pub percentiles: Vec<f64>,
+    /// The run was stopped early through [`Config::stop`].
+    pub interrupted: bool,
+}
+
+/// Fixed-count mode: the seed experiment's "time used vs theoretical minimum".
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FixedCount {
+    /// Requests each connection was to make.
+    pub requests_per_connection: u64,
+    /// Connections that made all of them before the time limit.
+    pub finished_connections: u64,
+    /// Start of the run to the last response.
+    pub elapsed: Duration,
+    /// The handler's service time, when given.
+    pub service_time: Option<Duration>,
+    /// `requests_per_connection × service_time`: the elapsed time with
+    /// unlimited parallelism.
+    pub theoretical_min: Option<Duration>,
+    /// `elapsed ÷ theoretical_min`.
+    pub amplification: Option<f64>,
+}
+
+impl FixedCount {
+    /// Computes the theoretical minimum and the amplification.
+    pub fn new(requests_per_connection: u64, finished: u64, elapsed: Duration, service: Option<Duration>) -> Self {
+        let theoretical_min =
+            service.map(|s| s.saturating_mul(u32::try_from(requests_per_connection).unwrap_or(u32::MAX)));
+        let amplification = theoretical_min
+            .filter(|t| !t.is_zero())
+            .map(|t| elapsed.as_secs_f64() / t.as_secs_f64());
+        Self {
+            requests_per_connection,
+            finished_connections: finished,
+            elapsed,
+            service_time: service,
+            theoretical_min,
+            amplification,
+        }
+    }
+}
+
+/// A histogram reduced to the figures the reports print, µs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Values recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Standard deviation.
+    pub stdev_us: f64,
+    /// Smallest.
+    pub min_us: u64,
+    /// Largest.
+    pub max_us: u64,
+    /// (percentile in percent, value).
+    pub percentiles: Vec<(f64, u64)>,
+}
+
+impl LatencySummary {
+    /// Summarises `histogram` at `percentiles`.
+    pub fn of(histogram: &Histogram<u64>, percentiles: &[f64]) -> Self {
+        Self {
+            count: histogram.len(),
+            mean_us: histogram.mean(),
+            stdev_us: histogram.stdev(),
+            min_us: histogram.min(),
+            max_us: histogram.max(),
+            percentiles: percentiles
+                .iter()
+                .map(|&p| (p, histogram.value_at_percentile(p)))
+                .collect(),
+        }
+    }
+
+    /// The value at `percentile` (any, not only the listed ones).
+    pub fn at(histogram: &Histogram<u64>, percentile: f64) -> u64 {
+        histogram.value_at_percentile(percentile)
+    }
+}
+
+impl Report {
+    pub(crate) fn new(config: &Config, plan: &Plan, rec: Recorder, netstat: Option<NetstatDelta>) -> Self {
+        let fixed_count = config.requests_per_connection.map(|per_connection| {
+            let last = rec.finished_at.unwrap_or(rec.stopped_at);
+            FixedCount::new(
+                per_connection,
+                rec.finished_connections,
+                last.saturating_duration_since(plan.start),
+                config.service_time,
+            )
+        });
+        let elapsed = match &fixed_count {
+            Some(fixed) => fixed.elapsed,
+            None => rec.stopped_at.saturating_duration_since(plan.measure_start),
+        };
+        let started = std::time::SystemTime::now() - plan.start.elapsed();
+        Self {
+            started: humantime::format_rfc3339_seconds(started).to_string(),
+            url: config.target.url.clone(),
+            path: config.target.path.clone(),
+            mode: config.mode,
+            rate: config.rate,
+            connections: config.connections,
+            threads: config.effective_threads(),
+            pipeline: config.pipeline,
+            warmup: config.warmup,
+            elapsed,
+            requests: rec.requests,
+            bytes: rec.bytes,
+            errors: rec.errors,
+            reconnects: rec.reconnects,
+            connects: rec.connects,
+            latency: rec.corrected,
+            uncorrected: rec.uncorrected,
+            timeline: rec.timeline,
+            netstat,
+            fixed_count,
+            percentiles: config.percentiles.clone(),
+            interrupted: config
+                .stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+
+    /// Successful responses per measured second.
+    pub fn rps(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.requests as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// `closed loop` or `constant rate N req/s`.
+    pub fn loop_name(&self) -> String {
+        match self.rate {
+            None => "closed loop".to_owned(),
+            Some(rate) => format!("constant rate {rate} req/s (open loop)"),
+        }
+    }
+
+    /// The latency summary (corrected in open loop).
+    pub fn latency_summary(&self) -> LatencySummary {
+        LatencySummary::of(&self.latency, &self.percentiles)
+    }
+
+    /// The uncorrected latency summary (open loop only).
+    pub fn uncorrected_summary(&self) -> Option<LatencySummary> {
+        self.uncorrected
+            .as_ref()
+            .map(|h| LatencySummary::of(h, &self.percentiles))
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            started: &'a str,
+            url: &'a str,
+            loop_mode: &'static str,
+            rate: Option<f64>,
+            connection_mode: &'static str,
+            connections: u32,
+            threads: u32,
+            pipeline: u32,
+            warmup_s: f64,
+            elapsed_s: f64,
+            requests: u64,
+            bytes: u64,
+            requests_per_s: f64,
+            errors: ErrorCounts,
+            errors_total: u64,
+            reconnects: u64,
+            connects: u64,
+            latency_us: LatencySummary,
+            uncorrected_latency_us: Option<LatencySummary>,
+            timeline: &'a [u64],
+            netstat_host_wide: Option<NetstatDelta>,
+            fixed_count: Option<FixedCountJson>,
+        }
+        #[derive(Serialize)]
+        struct FixedCountJson {
+            requests_per_connection: u64,
+            finished_connections: u64,
+            elapsed_ms: f64,
+            service_time_ms: Option<f64>,
+            theoretical_min_ms: Option<f64>,
+            amplification: Option<f64>,
+        }
+        let json = Json {
+            started: &self.started,
+            url: &self.url,
+            loop_mode: if self.rate.is_some() { "constant-rate" } else { "closed" },
+            rate: self.rate,
+            connection_mode: self.mode.name(),
+            connections: self.connections,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            warmup_s: self.warmup.as_secs_f64(),
+            elapsed_s: self.elapsed.as_secs_f64(),
+            requests: self.requests,
+            bytes: self.bytes,
+            requests_per_s: self.rps(),
+            errors: self.errors,
+            errors_total: self.errors.total(),
+            reconnects: self.reconnects,
+            connects: self.connects,
+            latency_us: self.latency_summary(),
+            uncorrected_latency_us: self.uncorrected_summary(),
+            timeline: &self.timeline,
+            netstat_host_wide: self.netstat,
+            fixed_count: self.fixed_count.map(|f| FixedCountJson {
+                requests_per_connection: f.requests_per_connection,
+                finished_connections: f.finished_connections,
+                elapsed_ms: ms(f.elapsed),
+                service_time_ms: f.service_time.map(ms),
+                theoretical_min_ms: f.theoretical_min.map(ms),
+                amplification: f.amplification,
+            }),
+        };
+        serde_json::to_value(json).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One row of the result schema with the load-side columns filled; the
+    /// server-side ones (strategy, scope, RSS, …) are left for the caller.
+    pub fn to_row(&self, machine: &Machine) -> RunRow {
+        let mut row = RunRow {
+            timestamp: self.started.clone(),
+            load_tool: "dispatchlab".into(),
+            scenario: "custom".into(),
+            strategy: "external".into(),
+            workload: self.path.clone(),
+            connection_mode: self.mode.name().into(),
+            connections: self.connections,
+            load_threads: self.threads,
+            pipeline: self.pipeline,
+            target_rate: self.rate,
+            requests_per_connection: self.fixed_count.map(|f| f.requests_per_connection),
+            duration_s: self.elapsed.as_secs_f64(),
+            requests: self.requests,
+            bytes: self.bytes,
+            errors_connect_refused: self.errors.connect_refused,
+            errors_connect_timeout: self.errors.connect_timeout,
+            errors_reset: self.errors.reset,
+            errors_read_timeout: self.errors.read_timeout,
+            errors_bad_status: self.errors.bad_status,
+            errors_protocol: self.errors.protocol,
+            errors_total: self.errors.total(),
+            reconnects: self.reconnects,
+            rps: self.rps(),
+            listen_overflows: self.netstat.map(|n| n.listen_overflows),
+            listen_drops: self.netstat.map(|n| n.listen_drops),
+            syn_retransmits: self.netstat.map(|n| n.syn_retransmits),
+            service_time_ms: self.fixed_count.and_then(|f| f.service_time).map(ms),
+            theoretical_min_ms: self.fixed_count.and_then(|f| f.theoretical_min).map(ms),
+            amplification: self.fixed_count.and_then(|f| f.amplification),
+            outcome: if self.interrupted { "interrupted" } else { "ok" }.into(),
+            errors_other: self.errors.other,
+            load_cpus: pinned_cpus(),
+            ..RunRow::default()
+        };
+        if !self.latency.is_empty() {
+            let h = &self.latency;
+            row.latency_mean_us = Some(h.mean());
+            row.latency_stdev_us = Some(h.stdev());
+            row.latency_p50_us = Some(h.value_at_percentile(50.0) as f64);
+            row.latency_p90_us = Some(h.value_at_percentile(90.0) as f64);
+            row.latency_p99_us = Some(h.value_at_percentile(99.0) as f64);
+            row.latency_p999_us = Some(h.value_at_percentile(99.9) as f64);
+            row.latency_max_us = Some(h.max() as f64);
+        }
+        machine.stamp(&mut row);
+        row
+    }
+
+    /// Writes the (corrected) latency distribution in wrk2's `.hgrm` format,
+    /// values in ms, which HdrHistogram's plotter reads.
+    pub fn write_hgrm<W: Write>(&self, out: W) -> io::Result<()> {
+        write_hgrm(&self.latency, out)
+    }
+
+    /// The same for the uncorrected histogram (open loop only).
+    pub fn write_uncorrected_hgrm<W: Write>(&self, out: W) -> Option<io::Result<()>> {
+        self.uncorrected.as_ref().map(|h| write_hgrm(h, out))
+    }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of
+/// `/proc/self/status`) when that is fewer than all of them, else empty.
+fn pinned_cpus() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let Some(list) = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")) else {
+        return String::new();
+    };
+    let list = list.trim();
+    let count: Option<u32> = list
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((first, last)) => (last.parse::<u32>().ok()? + 1).checked_sub(first.parse::<u32>().ok()?),
+            None => part.parse::<u32>().ok().map(|_| 1),
+        })
+        .sum();
+    match count {
+        Some(count) if count < crate::results::online_cpus() => list.to_owned(),
+        _ => String::new(),
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// Sub-buckets of a histogram with 3 significant digits: 2 × 10³ rounded up
+/// to a power of two.
+const SUB_BUCKETS: u32 = 2048;
+
+/// HdrHistogram's `outputPercentileDistribution`, 5 ticks per half distance,
+/// µs scaled to ms (what wrk2 prints).
+fn write_hgrm<W: Write>(histogram: &Histogram<u64>, mut out: W) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    )?;
+    let mut total = 0_u64;
+    if !histogram.is_empty() {
+        for step in histogram.iter_quantiles(5) {
+            total += step.count_since_last_iteration();
+            let value = step.value_iterated_to() as f64 / 1000.0;
+            let quantile = step.quantile_iterated_to();
+            if quantile < 1.0 {
+                writeln!(
+                    out,
+                    "{value:12.3} {quantile:2.12} {total:10} {:14.2}",
+                    1.0 / (1.0 - quantile)
+                )?;
+            } else {
+                writeln!(out, "{value:12.3} {quantile:2.12} {total:10}")?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
+        histogram.mean() / 1000.0,
+        histogram.stdev() / 1000.0
+    )?;
+    writeln!(
+        out,
+        "#[Max     = {:12.3}, Total count    = {:12}]",
+        histogram.max() as f64 / 1000.0,
+        histogram.len()
+    )?;
+    writeln!(
+        out,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        histogram.buckets(),
+        SUB_BUCKETS
+    )?;
+    out.flush()
+}
+
+/// µs as wrk prints them: `812.00us`, `1.23ms`, `2.50s`.
+struct Micros(f64);
+
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0;
+        if us < 1_000.0 {
+            write!(f, "{us:.2}us")
+        } else if us < 1_000_000.0 {
+            write!(f, "{:.2}ms", us / 1e3)
+        } else {
+            write!(f, "{:.2}s", us / 1e6)
+        }
+    }
+}
+
+/// Bytes as wrk prints them: `1.23MB`.
+struct Bytes(f64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = ["B", "KB", "MB", "GB", "TB"];
+        let mut value = self.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < units.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        write!(f, "{value:.2}{}", units[unit])
+    }
+}
+
+impl fmt::Display for Report {
+    /// The human table, in wrk's layout.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64();
+        writeln!(f, "Running {:.2}s test @ {}", seconds, self.url)?;
+        writeln!(f, "  {}, {} connections", self.loop_name(), self.mode.name())?;
+        writeln!(
+            f,
+            "  {} threads and {} connections, pipeline {}",
+            self.threads, self.connections, self.pipeline
+        )?;
+        if !self.warmup.is_zero() {
+            writeln!(f, "  after a {:.1}s warm-up (discarded)", self.warmup.as_secs_f64())?;
+        }
+        if self.interrupted {
+            writeln!(f, "  stopped early (interrupted)")?;
+        }
+        let summary = self.latency_summary();
+        let uncorrected = self.uncorrected_summary();
+        let title = if uncorrected.is_some() {
+            "Latency (corrected for coordinated omission)"
+        } else {
+            "Latency"
+        };
+        writeln!(f, "  {title}")?;
+        writeln!(
+            f,
+            "    mean {}  stdev {}  max {}  ({} samples)",
+            Micros(summary.mean_us),
+            Micros(summary.stdev_us),
+            Micros(summary.max_us as f64),
+            summary.count
+        )?;
+        match &uncorrected {
+            None => {
+                for (p, v) in &summary.percentiles {
+                    writeln!(f, "    {:>8}  {}", format!("{p:.3}%"), Micros(*v as f64))?;
+                }
+            }
+            Some(raw) => {
+                writeln!(f, "    {:>8}  {:>10}  {:>10}", "", "corrected", "uncorrected")?;
+                for ((p, v), (_, u)) in summary.percentiles.iter().zip(&raw.percentiles) {
+                    writeln!(
+                        f,
+                        "    {:>8}  {:>10}  {:>10}",
+                        format!("{p:.3}%"),
+                        Micros(*v as f64).to_string(),
+                        Micros(*u as f64).to_string()
+                    )?;
+                }
+                writeln!(
+                    f,
+                    "    {:>8}  {:>10}  {:>10}",
+                    "mean",
+                    Micros(summary.mean_us).to_string(),
+                    Micros(raw.mean_us).to_string()
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "  {} requests in {:.2}s, {} read",
+            self.requests,
+            seconds,
+            Bytes(self.bytes as f64)
+        )?;
+        let total = self.errors.total();
+        if total > 0 {
+            let kinds: Vec<String> = ErrorKind::ALL
+                .iter()
+                .filter(|&&k| self.errors.get(k) > 0)
+                .map(|&k| format!("{} {}", k.name(), self.errors.get(k)))
+                .collect();
+            writeln!(f, "  Errors: {total} ({})", kinds.join(", "))?;
+        } else {
+            writeln!(f, "  Errors: 0")?;
+        }
+        writeln!(
+            f,
+            "  Connects: {}, reconnects after a server close: {}",
+            self.connects, self.reconnects
+        )?;
+        writeln!(f, "Requests/sec: {:>12.2}", self.rps())?;
+        writeln!(
+            f,
+            "Transfer/sec: {:>12}",
+            Bytes(if seconds > 0.0 {
+                self.bytes as f64 / seconds
+            } else {
+                0.0
+            })
+        )?;
+        if !self.timeline.is_empty() {
+            writeln!(f, "Requests per second, second by second:")?;
+            for chunk in self.timeline.chunks(10) {
+                let line: Vec<String> = chunk.iter().map(|n| format!("{n:>8}")).collect();
+                writeln!(f, "  {}", line.join(""))?;
+            }
+        }
+        if let Some(n) = self.netstat {
+            writeln!(
+                f,
+                "TcpExt over the run (host-wide, all processes): ListenOverflows +{}, ListenDrops +{}, TCPSynRetrans +{}",
+                n.listen_overflows, n.listen_drops, n.syn_retransmits
+            )?;
+        }
+        if let Some(fixed) = &self.fixed_count {
+            writeln!(
+                f,
+                "Fixed count: {} connections x {} requests, {} connections finished, elapsed {:.1} ms",
+                self.connections,
+                fixed.requests_per_connection,
+                fixed.finished_connections,
+                ms(fixed.elapsed)
+            )?;
+            if let (Some(service), Some(min), Some(amp)) =
+                (fixed.service_time, fixed.theoretical_min, fixed.amplification)
+            {
+                writeln!(
+                    f,
+                    "  service time {:.1} ms, theoretical minimum {:.1} ms (requests x service time, unlimited parallelism), delay amplification {amp:.3}x",
+                    ms(service),
+                    ms(min)
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::recorder::new_histogram;
+
+    #[test]
+    fn fixed_count_arithmetic_matches_the_seed_experiment() {
+        // 1 process x 160 repeats of a 40 ms handler took 6742 ms: 1.053x.
+        let fixed = FixedCount::new(160, 1, Duration::from_millis(6742), Some(Duration::from_millis(40)));
+        assert_eq!(fixed.theoretical_min, Some(Duration::from_millis(6400)));
+        let amp = fixed.amplification.unwrap();
+        assert!((amp - 6742.0 / 6400.0).abs() < 1e-12, "{amp}");
+        let none = FixedCount::new(5, 1, Duration::from_millis(10), None);
+        assert_eq!((none.theoretical_min, none.amplification), (None, None));
+    }
+
+    #[test]
+    fn hgrm_has_wrk2s_shape() {
+        let mut h = new_histogram();
+        for us in 1..=1000 {
+            h.record(us * 10).unwrap();
+        }
+        let mut out = Vec::new();
+        write_hgrm(&h, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].contains("Value") && lines[0].contains("1/(1-Percentile)"),
+            "{text}"
+        );
+        assert!(lines[2].trim_start().starts_with("0.010"), "{text}");
+        let last = lines.iter().rev().find(|l| !l.starts_with('#')).unwrap();
+        assert!(
+            last.contains("1.000000000000") && last.trim_end().ends_with("1000"),
+            "{last}"
+        );
+        assert!(
+            text.contains("#[Max     =       10.0") && text.contains("Total count    =         1000]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn micros_print_like_wrk() {
+        assert_eq!(Micros(812.0).to_string(), "812.00us");
+        assert_eq!(Micros(1234.0).to_string(), "1.23ms");
+        assert_eq!(Micros(2_500_000.0).to_string(), "2.50s");
+        assert_eq!(Bytes(1536.0).to_string(), "1.50KB");
+    }
+}

@@ -1,0 +1,300 @@
+//! The threads: [`run_all`] splits the connections, starts one worker per
+//! thread, shows progress, and merges what the workers recorded.
+//!
+//! A worker owns a mio `Poll` (edge-triggered epoll on Linux) and its share
+//! of the connections; it blocks only in `Poll::poll`. Its loop:
+//!
+//! 1. at the warm-up boundary, forget what was recorded;
+//! 2. stop at the end of the run, or when every connection has made its
+//!    requests (fixed-count mode);
+//! 3. fire due timers (open-loop sends, retries after a failure) from a
+//!    binary heap; stale entries are skipped;
+//! 4. every `sweep` (a twentieth of the shortest timeout, 1–100 ms), check
+//!    every connection's connect and response deadlines;
+//! 5. poll until the next timer, sweep or boundary, and hand each event to
+//!    its connection.
+//!
+//! All per-request work (issue, write, read, parse, record) happens inside
+//! the connections without allocating: the request bytes are rendered once,
+//! the read buffer is one per worker, the in-flight queue has its capacity.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Registry};
+
+use super::connection::{Conn, MAX_PER_WORKER, split_token};
+use super::netstat::Netstat;
+use super::progress::Progress;
+use super::recorder::Recorder;
+use super::report::Report;
+use super::response::MAX_HEAD;
+use super::timer::{TIMER_TOKEN, Wakeup};
+use super::{Config, ConnectionMode, LoadError, request};
+
+/// What every worker of a run shares, read-only.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub addr: SocketAddr,
+    pub mode: ConnectionMode,
+    /// Requests in flight per connection.
+    pub depth: usize,
+    pub request_len: usize,
+    /// `depth` copies of the request.
+    pub requests: Vec<u8>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Open loop: time between two requests of one connection.
+    pub period: Option<Duration>,
+    /// Open loop: total rate, for staggering the connections.
+    pub rate: Option<f64>,
+    /// Fixed-count mode: requests per connection.
+    pub limit: Option<u64>,
+    pub start: Instant,
+    pub measure_start: Instant,
+    pub end: Instant,
+    /// Ends the run early when set.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// One worker's mutable state besides its connections.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub plan: &'a Plan,
+    pub registry: Registry,
+    pub rec: Recorder,
+    pub timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Connections that made all their requests.
+    pub finished: usize,
+}
+
+/// Counters a worker publishes for the progress line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Live {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub done: std::sync::atomic::AtomicBool,
+}
+
+/// Read buffer: room for a kept incomplete head plus a large read.
+const SCRATCH: usize = MAX_HEAD + 64 * 1024;
+
+/// Runs `config` (already validated) on its threads.
+pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
+    let threads = config.effective_threads() as usize;
+    let connections = config.connections as usize;
+    if connections.div_ceil(threads) > MAX_PER_WORKER {
+        return Err(LoadError::InvalidConfig(format!(
+            "at most {MAX_PER_WORKER} connections per thread: raise --threads"
+        )));
+    }
+    let request = request::render(config);
+    let depth = config.pipeline as usize;
+    let start = Instant::now();
+    let measure_start = start + config.warmup;
+    let plan = Plan {
+        addr: config.target.addr,
+        mode: config.mode,
+        depth,
+        request_len: request.len(),
+        requests: request::repeated(&request, depth),
+        timeout: config.timeout,
+        connect_timeout: config.connect_timeout,
+        period: config
+            .rate
+            .map(|rate| Duration::from_secs_f64(connections as f64 / rate)),
+        rate: config.rate,
+        limit: config.requests_per_connection,
+        start,
+        measure_start,
+        end: measure_start + config.duration,
+        stop: config.stop.clone(),
+    };
+    let live: Vec<Live> = (0..threads).map(|_| Live::default()).collect();
+    let mut netstat_before = (config.warmup.is_zero()).then(Netstat::read);
+    let mut progress = config.progress.then(|| Progress::new(config));
+
+    let results: Vec<io::Result<Recorder>> = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(threads);
+        let mut first = 0;
+        for (index, live) in live.iter().enumerate() {
+            let count = connections / threads + usize::from(index < connections % threads);
+            let plan = &plan;
+            let handle = std::thread::Builder::new()
+                .name(format!("load-{index}"))
+                .spawn_scoped(scope, move || {
+                    let result = run_worker(plan, first, count, live);
+                    live.done.store(true, Ordering::Release);
+                    result
+                })
+                .map_err(|source| LoadError::Setup {
+                    what: "start a load thread",
+                    source,
+                })?;
+            handles.push(handle);
+            first += count;
+        }
+        supervise(&plan, &live, &mut netstat_before, progress.as_mut());
+        handles
+            .into_iter()
+            .map(|handle| handle.join().map_err(|_| LoadError::WorkerPanicked))
+            .collect::<Result<Vec<_>, LoadError>>()
+    })?;
+    if let Some(progress) = progress {
+        progress.clear();
+    }
+    let netstat_after = Netstat::read();
+    let mut merged: Option<Recorder> = None;
+    for result in results {
+        let recorder = result.map_err(|source| LoadError::Setup {
+            what: "run the event loop",
+            source,
+        })?;
+        match &mut merged {
+            Some(merged) => merged.merge(&recorder),
+            None => merged = Some(recorder),
+        }
+    }
+    let Some(merged) = merged else {
+        return Err(LoadError::InvalidConfig("no load threads ran".into()));
+    };
+    let netstat = match (netstat_before, netstat_after) {
+        (Some(Some(before)), Some(after)) => Some(after.since(&before)),
+        _ => None,
+    };
+    Ok(Report::new(config, &plan, merged, netstat))
+}
+
+/// The calling thread's part while the workers run: the netstat snapshot at
+/// the warm-up boundary and the progress line.
+fn supervise(
+    plan: &Plan,
+    live: &[Live],
+    netstat_before: &mut Option<Option<Netstat>>,
+    mut progress: Option<&mut Progress>,
+) {
+    const TICK: Duration = Duration::from_millis(50);
+    let mut next_draw = plan.start + Duration::from_secs(1);
+    while !live.iter().all(|l| l.done.load(Ordering::Acquire)) {
+        let now = Instant::now();
+        if netstat_before.is_none() && now >= plan.measure_start {
+            *netstat_before = Some(Netstat::read());
+        }
+        if let Some(progress) = progress.as_deref_mut()
+            && now >= next_draw
+        {
+            let requests = live.iter().map(|l| l.requests.load(Ordering::Relaxed)).sum();
+            let errors = live.iter().map(|l| l.errors.load(Ordering::Relaxed)).sum();
+            progress.draw(now.saturating_duration_since(plan.start), requests, errors);
+            next_draw += Duration::from_secs(1);
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// One worker: connections `first .. first + count` of the run.
+fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Result<Recorder> {
+    let mut poll = Poll::new()?;
+    let registry = poll.registry().try_clone()?;
+    let mut events = Events::with_capacity(1024);
+    let mut wakeup = match plan.period {
+        Some(_) => Some(Wakeup::new(poll.registry())?),
+        None => None,
+    };
+    let mut scratch = vec![0_u8; SCRATCH];
+    let mut warming = plan.measure_start > plan.start;
+    let seconds = (plan.end - plan.measure_start).as_secs() as usize;
+    let mut ctx = Ctx {
+        plan,
+        registry,
+        rec: Recorder::new(plan.period.is_some(), plan.start, plan.end, seconds.min(86_400)),
+        timers: BinaryHeap::with_capacity(count * 2 + 16),
+        finished: 0,
+    };
+    let mut conns: Vec<Conn> = (0..count)
+        .map(|i| {
+            // Open loop: stagger the connections so that the sends of the
+            // whole run are evenly spaced.
+            let offset = plan.rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64((first + i) as f64 / rate)
+            });
+            Conn::new(i, plan.depth, plan.start + offset)
+        })
+        .collect();
+    let now = Instant::now();
+    for conn in &mut conns {
+        conn.pump(&mut ctx, now);
+    }
+    let sweep =
+        (plan.timeout.min(plan.connect_timeout) / 20).clamp(Duration::from_millis(1), Duration::from_millis(100));
+    let mut next_sweep = now + sweep;
+    loop {
+        let now = Instant::now();
+        if warming && now >= plan.measure_start {
+            ctx.rec.restart(plan.measure_start);
+            warming = false;
+        }
+        let stopped = plan.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed));
+        if now >= plan.end || stopped || (plan.limit.is_some() && ctx.finished == count) {
+            break;
+        }
+        while let Some(&Reverse((at, index))) = ctx.timers.peek() {
+            if at > now {
+                break;
+            }
+            ctx.timers.pop();
+            let conn = &mut conns[index];
+            if conn.timer == Some(at) {
+                conn.on_timer(&mut ctx, now);
+            }
+        }
+        if now >= next_sweep {
+            for conn in &mut conns {
+                conn.check_timeout(&mut ctx, now);
+            }
+            next_sweep = now + sweep;
+        }
+        let mut wake = plan.end.min(next_sweep);
+        if warming {
+            wake = wake.min(plan.measure_start);
+        }
+        if let Some(&Reverse((at, _))) = ctx.timers.peek() {
+            if let Some(wakeup) = &mut wakeup
+                && at < wake
+            {
+                wakeup.arm(at, now);
+            }
+            wake = wake.min(at);
+        }
+        match poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+        for event in events.iter() {
+            if event.token() == TIMER_TOKEN {
+                if let Some(wakeup) = &mut wakeup {
+                    wakeup.fired();
+                }
+                continue;
+            }
+            let (index, generation) = split_token(event.token());
+            if let Some(conn) = conns.get_mut(index)
+                && conn.generation_tag() == generation
+            {
+                conn.on_event(&mut ctx, &mut scratch, event);
+            }
+        }
+        live.requests.store(ctx.rec.requests, Ordering::Relaxed);
+        live.errors.store(ctx.rec.errors.total(), Ordering::Relaxed);
+    }
+    ctx.rec.stopped_at = Instant::now().min(plan.end);
+    ctx.rec.finished_connections = ctx.finished as u64;
+    Ok(ctx.rec)
+}
