@@ -55,6 +55,7 @@ impl Counters {
     /// The finished counts are read before the accepted count, so the result
     /// can only overstate: zero means that, at the moment `accepted` was read,
     /// every job accepted so far had finished.
+    #[cfg_attr(not(any(feature = "work-stealing", feature = "rayon")), allow(dead_code))]
     pub(crate) fn outstanding(&self) -> u64 {
         let finished = self.completed.load(SeqCst) + self.panicked.load(SeqCst);
         self.accepted.load(SeqCst).saturating_sub(finished)

@@ -9,7 +9,7 @@
 //! | [`thread_per_task`] | `thread-per-task` | spawns an OS thread for the job |
 //! | [`mutex_queue`] | `mutex-queue` | pushes onto one FIFO behind a lock; N workers wait on it |
 //! | [`worker_channels`] | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |
-//! | `work_stealing` | `work-stealing` | pushes into a global injector; workers keep local deques and steal |
+//! | [`work_stealing`] | `work-stealing` | pushes into a global injector; workers keep local deques and steal |
 //! | [`rayon_pool`] | `rayon` | `rayon::ThreadPool::spawn` |
 //! | [`threadpool_crate`] | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |
 //! | [`inline`] | `inline` | no hand-off: runs the job on the calling thread |
@@ -36,6 +36,8 @@ mod strategy;
 pub mod thread_per_task;
 #[cfg(feature = "threadpool")]
 pub mod threadpool_crate;
+#[cfg(feature = "work-stealing")]
+pub mod work_stealing;
 mod worker;
 #[cfg(feature = "worker-channels")]
 pub mod worker_channels;

@@ -24,6 +24,9 @@ pub enum Strategy {
     /// A channel per worker; the dispatcher picks the worker.
     #[cfg(feature = "worker-channels")]
     WorkerChannels,
+    /// A global injector, per-worker deques, idle workers steal.
+    #[cfg(feature = "work-stealing")]
+    WorkStealing,
     /// `rayon::ThreadPool::spawn`.
     #[cfg(feature = "rayon")]
     Rayon,
@@ -41,6 +44,8 @@ impl Strategy {
         Strategy::MutexQueue,
         #[cfg(feature = "worker-channels")]
         Strategy::WorkerChannels,
+        #[cfg(feature = "work-stealing")]
+        Strategy::WorkStealing,
         #[cfg(feature = "rayon")]
         Strategy::Rayon,
         #[cfg(feature = "threadpool")]
@@ -55,6 +60,8 @@ impl Strategy {
             Strategy::MutexQueue => "mutex-queue",
             #[cfg(feature = "worker-channels")]
             Strategy::WorkerChannels => "worker-channels",
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => "work-stealing",
             #[cfg(feature = "rayon")]
             Strategy::Rayon => "rayon",
             #[cfg(feature = "threadpool")]
@@ -73,6 +80,10 @@ impl Strategy {
             #[cfg(feature = "worker-channels")]
             Strategy::WorkerChannels => {
                 "a crossbeam channel per worker; the dispatcher picks one (--pick round-robin|least-loaded)"
+            }
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => {
+                "crossbeam-deque: global injector, per-worker deques, idle workers steal, then park"
             }
             #[cfg(feature = "rayon")]
             Strategy::Rayon => "rayon::ThreadPool::spawn on a dedicated rayon pool",
@@ -102,6 +113,10 @@ impl Strategy {
             #[cfg(feature = "worker-channels")]
             Strategy::WorkerChannels => Arc::new(
                 super::worker_channels::WorkerChannels::new(config.workers, config.pick).map_err(spawn_failed)?,
+            ),
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => Arc::new(
+                super::work_stealing::WorkStealing::new(config.workers, config.idle_spin).map_err(spawn_failed)?,
             ),
             #[cfg(feature = "rayon")]
             Strategy::Rayon => Arc::new(

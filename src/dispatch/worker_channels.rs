@@ -217,7 +217,10 @@ mod tests {
             assert_eq!(name, "dispatchlab-worker-channels-1");
             let deadline = std::time::Instant::now() + PATIENCE;
             while loads[1].load(Relaxed) != 0 {
-                assert!(std::time::Instant::now() < deadline, "worker 1 never counted its job out");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "worker 1 never counted its job out"
+                );
                 thread::yield_now();
             }
         }
