@@ -8,10 +8,35 @@
 //! |---|---|---|
 //! | [`thread_per_task`] | `thread-per-task` | spawns an OS thread for the job |
 //! | [`mutex_queue`] | `mutex-queue` | pushes onto one FIFO behind a lock; N workers wait on it |
-//! | [`worker_channels`] | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |
-//! | [`work_stealing`] | `work-stealing` | pushes into a global injector; workers keep local deques and steal |
-//! | [`rayon_pool`] | `rayon` | `rayon::ThreadPool::spawn` |
-//! | [`threadpool_crate`] | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |
+#![cfg_attr(
+    feature = "worker-channels",
+    doc = "| [`worker_channels`] | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |"
+)]
+#![cfg_attr(
+    not(feature = "worker-channels"),
+    doc = "| `worker_channels` | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |"
+)]
+#![cfg_attr(
+    feature = "work-stealing",
+    doc = "| [`work_stealing`] | `work-stealing` | pushes into a global injector; workers keep local deques and steal |"
+)]
+#![cfg_attr(
+    not(feature = "work-stealing"),
+    doc = "| `work_stealing` | `work-stealing` | pushes into a global injector; workers keep local deques and steal |"
+)]
+#![cfg_attr(feature = "rayon", doc = "| [`rayon_pool`] | `rayon` | `rayon::ThreadPool::spawn` |")]
+#![cfg_attr(
+    not(feature = "rayon"),
+    doc = "| `rayon_pool` | `rayon` | `rayon::ThreadPool::spawn` |"
+)]
+#![cfg_attr(
+    feature = "threadpool",
+    doc = "| [`threadpool_crate`] | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |"
+)]
+#![cfg_attr(
+    not(feature = "threadpool"),
+    doc = "| `threadpool_crate` | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |"
+)]
 //! | [`inline`] | `inline` | no hand-off: runs the job on the calling thread |
 //!
 //! `worker_channels`, `work_stealing`, `rayon_pool` and `threadpool_crate` are

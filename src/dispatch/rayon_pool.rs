@@ -12,7 +12,7 @@
 //!   live-thread count; kept in a `RwLock<Option<_>>` so that shutdown can
 //!   drop it from `&self`.
 //! * **Dispatch**: take the read lock, count the job as accepted, `spawn` it
-//!   wrapped in [`Counters::run`]. The wrapper matters: rayon *aborts the
+//!   wrapped in `Counters::run`. The wrapper matters: rayon *aborts the
 //!   process* when a spawned closure panics and the pool has no panic handler,
 //!   so the panic must be caught (and counted) inside the closure.
 //! * **Worker loop**: rayon's own.

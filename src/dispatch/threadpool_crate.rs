@@ -9,7 +9,7 @@
 //!   condvar for `join`), kept in a `RwLock<Option<_>>` so that shutdown can
 //!   drop it from `&self`.
 //! * **Dispatch**: take the read lock, count the job as accepted, `execute`
-//!   it wrapped in [`Counters::run`] (so a panic is caught and counted, and
+//!   it wrapped in `Counters::run` (so a panic is caught and counted, and
 //!   the crate never has to replace a thread).
 //! * **Worker loop** (the crate's): lock the receiver, `recv` a job, unlock,
 //!   run it, repeat until the sender is dropped.
