@@ -197,6 +197,81 @@ fn stats_show_queued_and_busy_jobs_while_workers_are_held() {
 }
 
 #[test]
+fn a_job_given_to_an_idle_pool_always_runs() {
+    // Dispatch one job, wait for it, repeat: every round finds the workers
+    // idle or just going idle, where a lost wake-up would strand the job.
+    let rounds = scaled(2_000);
+    for &strategy in Strategy::ALL {
+        let pool = build(strategy, 2);
+        let (done_tx, done_rx) = mpsc::channel();
+        for round in 0..rounds {
+            let done_tx = done_tx.clone();
+            pool.dispatch(Box::new(move || done_tx.send(round).expect("test receiver")))
+                .unwrap_or_else(|rejected| panic!("{strategy}: {rejected}"));
+            assert_eq!(
+                done_rx.recv_timeout(PATIENCE),
+                Ok(round),
+                "{strategy}: job of round {round} never ran"
+            );
+            if round % 5 == 0 {
+                thread::yield_now();
+            }
+        }
+        pool.shutdown();
+    }
+}
+
+/// Each fan-out job dispatches two children until this depth.
+const DEPTH: u32 = 8;
+
+#[test]
+fn jobs_dispatched_from_jobs_during_shutdown_run_once_or_come_back() {
+    const ROOTS: usize = 8;
+    for &strategy in Strategy::ALL {
+        let pool = build(strategy, 2);
+        let tally = Arc::new(Tally::default());
+        for _ in 0..ROOTS {
+            tally.accepted.fetch_add(1, Ordering::SeqCst);
+            pool.dispatch(fan_out_job(Arc::clone(&pool), Arc::clone(&tally), 0))
+                .unwrap_or_else(|rejected| panic!("{strategy}: {rejected}"));
+        }
+        // Shut down while the trees are still growing: children dispatched
+        // from here on are refused and given back.
+        pool.shutdown();
+        let (accepted, ran) = (tally.accepted.load(Ordering::SeqCst), tally.ran.load(Ordering::SeqCst));
+        assert_eq!(ran, accepted, "{strategy}: accepted jobs must run exactly once");
+        let stats = pool.stats();
+        assert_eq!(stats.completed, accepted as u64, "{strategy}: {stats:?}");
+        assert_eq!(stats.threads_alive, 0, "{strategy}: {stats:?}");
+    }
+}
+
+/// Counts of the fan-out test: jobs a dispatcher accepted, jobs that ran.
+#[derive(Default)]
+struct Tally {
+    accepted: AtomicUsize,
+    ran: AtomicUsize,
+}
+
+fn fan_out_job(pool: Arc<dyn Dispatcher>, tally: Arc<Tally>, depth: u32) -> dispatchlab::Job {
+    Box::new(move || {
+        tally.ran.fetch_add(1, Ordering::SeqCst);
+        if depth == DEPTH {
+            return;
+        }
+        for _ in 0..2 {
+            // Count first: the child may run before `dispatch` returns.
+            tally.accepted.fetch_add(1, Ordering::SeqCst);
+            let child = fan_out_job(Arc::clone(&pool), Arc::clone(&tally), depth + 1);
+            if let Err(rejected) = pool.dispatch(child) {
+                assert!(matches!(rejected.reason(), RejectReason::ShutDown), "{rejected}");
+                tally.accepted.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    })
+}
+
+#[test]
 fn thread_per_task_cap_rejects_with_at_capacity_and_recovers() {
     let config = DispatchConfig {
         max_threads: Some(2),

@@ -4,9 +4,18 @@
 //! Strategies call [`Counters::accepted`] when they take a job (before the job
 //! can possibly start) and run every job through [`Counters::run`], which
 //! catches a panic so that the worker survives it.
+//!
+//! The counters a job passes through on its way in and out (`accepted`,
+//! `completed`, `panicked`) are updated with `SeqCst`, so that
+//! [`Counters::outstanding`] can serve as a drain condition: a strategy that
+//! counts a job as accepted and *then* reads its own `SeqCst` "closed" flag is
+//! either refused or seen by a shutdown that sets the flag and then reads
+//! `outstanding()`. On x86 a `SeqCst` read-modify-write is the same
+//! `lock`-prefixed instruction as a `Relaxed` one, so the hot path pays nothing.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use super::{DispatchStats, Job};
 
@@ -24,21 +33,32 @@ impl Counters {
     /// Records that a job was taken. Call before the job becomes visible to a
     /// worker, so that `queued` never goes negative.
     pub(crate) fn accepted(&self) {
-        self.accepted.fetch_add(1, Relaxed);
+        self.accepted.fetch_add(1, SeqCst);
     }
 
     /// Takes back an [`accepted`](Self::accepted) job that was then refused.
     pub(crate) fn unaccepted(&self) {
-        self.accepted.fetch_sub(1, Relaxed);
+        self.accepted.fetch_sub(1, SeqCst);
     }
 
     /// Runs a job on the current thread, catching and counting a panic.
     pub(crate) fn run(&self, job: Job) {
         self.started.fetch_add(1, Relaxed);
         match panic::catch_unwind(AssertUnwindSafe(job)) {
-            Ok(()) => self.completed.fetch_add(1, Relaxed),
-            Err(_) => self.panicked.fetch_add(1, Relaxed),
+            Ok(()) => self.completed.fetch_add(1, SeqCst),
+            Err(_) => self.panicked.fetch_add(1, SeqCst),
         };
+    }
+
+    /// Jobs accepted and not yet finished (queued or running).
+    ///
+    /// The finished counts are read before the accepted count, so the result
+    /// can only overstate: zero means that, at the moment `accepted` was read,
+    /// every job accepted so far had finished.
+    #[cfg_attr(not(any(feature = "work-stealing", feature = "rayon")), allow(dead_code))]
+    pub(crate) fn outstanding(&self) -> u64 {
+        let finished = self.completed.load(SeqCst) + self.panicked.load(SeqCst);
+        self.accepted.load(SeqCst).saturating_sub(finished)
     }
 
     /// Counts the current thread as alive until the guard drops.
@@ -108,6 +128,17 @@ mod tests {
         counters.accepted();
         counters.unaccepted();
         assert_eq!(counters.snapshot().queued, 2);
+    }
+
+    #[test]
+    fn outstanding_counts_jobs_until_they_finish() {
+        let counters = Counters::default();
+        counters.accepted();
+        counters.accepted();
+        assert_eq!(counters.outstanding(), 2);
+        counters.run(Box::new(|| {}));
+        counters.run(Box::new(|| panic!("job panics on purpose")));
+        assert_eq!(counters.outstanding(), 0);
     }
 
     #[test]

@@ -8,14 +8,40 @@
 //! |---|---|---|
 //! | [`thread_per_task`] | `thread-per-task` | spawns an OS thread for the job |
 //! | [`mutex_queue`] | `mutex-queue` | pushes onto one FIFO behind a lock; N workers wait on it |
-//! | `worker_channels` | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |
-//! | `work_stealing` | `work-stealing` | pushes into a global injector; workers keep local deques and steal |
-//! | `rayon_pool` | `rayon` | `rayon::ThreadPool::spawn` |
-//! | `threadpool_crate` | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |
+#![cfg_attr(
+    feature = "worker-channels",
+    doc = "| [`worker_channels`] | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |"
+)]
+#![cfg_attr(
+    not(feature = "worker-channels"),
+    doc = "| `worker_channels` | `worker-channels` | sends to one worker's own channel (round-robin or least-loaded) |"
+)]
+#![cfg_attr(
+    feature = "work-stealing",
+    doc = "| [`work_stealing`] | `work-stealing` | pushes into a global injector; workers keep local deques and steal |"
+)]
+#![cfg_attr(
+    not(feature = "work-stealing"),
+    doc = "| `work_stealing` | `work-stealing` | pushes into a global injector; workers keep local deques and steal |"
+)]
+#![cfg_attr(feature = "rayon", doc = "| [`rayon_pool`] | `rayon` | `rayon::ThreadPool::spawn` |")]
+#![cfg_attr(
+    not(feature = "rayon"),
+    doc = "| `rayon_pool` | `rayon` | `rayon::ThreadPool::spawn` |"
+)]
+#![cfg_attr(
+    feature = "threadpool",
+    doc = "| [`threadpool_crate`] | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |"
+)]
+#![cfg_attr(
+    not(feature = "threadpool"),
+    doc = "| `threadpool_crate` | `threadpool` | the `threadpool` crate's `ThreadPool::execute` |"
+)]
 //! | [`inline`] | `inline` | no hand-off: runs the job on the calling thread |
 //!
-//! The modules without links are behind Cargo features of the same name as
-//! the strategy (all on by default).
+//! `worker_channels`, `work_stealing`, `rayon_pool` and `threadpool_crate` are
+//! behind Cargo features of the same name as the strategy (all on by
+//! default); a module whose feature is off is not linked above.
 //!
 //! Shared plumbing — counting, panic catching, thread naming — lives once in
 //! [`counters`] and [`worker`], so that each strategy file reads as the
@@ -29,9 +55,17 @@ mod config;
 mod counters;
 pub mod inline;
 pub mod mutex_queue;
+#[cfg(feature = "rayon")]
+pub mod rayon_pool;
 mod strategy;
 pub mod thread_per_task;
+#[cfg(feature = "threadpool")]
+pub mod threadpool_crate;
+#[cfg(feature = "work-stealing")]
+pub mod work_stealing;
 mod worker;
+#[cfg(feature = "worker-channels")]
+pub mod worker_channels;
 
 use std::fmt;
 use std::io;

@@ -22,22 +22,50 @@ pub enum Strategy {
     /// One FIFO behind a lock, N workers waiting on it.
     MutexQueue,
     /// A channel per worker; the dispatcher picks the worker.
+    #[cfg(feature = "worker-channels")]
+    WorkerChannels,
     /// A global injector, per-worker deques, idle workers steal.
+    #[cfg(feature = "work-stealing")]
+    WorkStealing,
     /// `rayon::ThreadPool::spawn`.
+    #[cfg(feature = "rayon")]
+    Rayon,
     /// The `threadpool` crate.
+    #[cfg(feature = "threadpool")]
+    Threadpool,
     /// No hand-off: the job runs on the thread that dispatches it.
     Inline,
 }
 
 impl Strategy {
     /// Every compiled-in strategy, in the order tables list them.
-    pub const ALL: &'static [Strategy] = &[Strategy::ThreadPerTask, Strategy::MutexQueue, Strategy::Inline];
+    pub const ALL: &'static [Strategy] = &[
+        Strategy::ThreadPerTask,
+        Strategy::MutexQueue,
+        #[cfg(feature = "worker-channels")]
+        Strategy::WorkerChannels,
+        #[cfg(feature = "work-stealing")]
+        Strategy::WorkStealing,
+        #[cfg(feature = "rayon")]
+        Strategy::Rayon,
+        #[cfg(feature = "threadpool")]
+        Strategy::Threadpool,
+        Strategy::Inline,
+    ];
 
     /// The name used on the command line and in result files.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::ThreadPerTask => "thread-per-task",
             Strategy::MutexQueue => "mutex-queue",
+            #[cfg(feature = "worker-channels")]
+            Strategy::WorkerChannels => "worker-channels",
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => "work-stealing",
+            #[cfg(feature = "rayon")]
+            Strategy::Rayon => "rayon",
+            #[cfg(feature = "threadpool")]
+            Strategy::Threadpool => "threadpool",
             Strategy::Inline => "inline",
         }
     }
@@ -49,6 +77,18 @@ impl Strategy {
             Strategy::MutexQueue => {
                 "one FIFO behind a mutex, N workers waiting on a condvar (the Rust Book's ThreadPool)"
             }
+            #[cfg(feature = "worker-channels")]
+            Strategy::WorkerChannels => {
+                "a crossbeam channel per worker; the dispatcher picks one (--pick round-robin|least-loaded)"
+            }
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => {
+                "crossbeam-deque: global injector, per-worker deques, idle workers steal, then park"
+            }
+            #[cfg(feature = "rayon")]
+            Strategy::Rayon => "rayon::ThreadPool::spawn on a dedicated rayon pool",
+            #[cfg(feature = "threadpool")]
+            Strategy::Threadpool => "the threadpool crate's ThreadPool::execute",
             Strategy::Inline => "no hand-off: the job runs on the event-loop thread (request scope only)",
         }
     }
@@ -70,6 +110,23 @@ impl Strategy {
         Ok(match self {
             Strategy::ThreadPerTask => Arc::new(thread_per_task::ThreadPerTask::new(config.max_threads)),
             Strategy::MutexQueue => Arc::new(mutex_queue::MutexQueue::new(config.workers).map_err(spawn_failed)?),
+            #[cfg(feature = "worker-channels")]
+            Strategy::WorkerChannels => Arc::new(
+                super::worker_channels::WorkerChannels::new(config.workers, config.pick).map_err(spawn_failed)?,
+            ),
+            #[cfg(feature = "work-stealing")]
+            Strategy::WorkStealing => Arc::new(
+                super::work_stealing::WorkStealing::new(config.workers, config.idle_spin).map_err(spawn_failed)?,
+            ),
+            #[cfg(feature = "rayon")]
+            Strategy::Rayon => Arc::new(
+                super::rayon_pool::RayonPool::new(config.workers)
+                    .map_err(|err| BuildError::new(self, BuildErrorKind::Rayon(err)))?,
+            ),
+            #[cfg(feature = "threadpool")]
+            Strategy::Threadpool => {
+                Arc::new(super::threadpool_crate::ThreadpoolCrate::new(config.workers).map_err(spawn_failed)?)
+            }
             Strategy::Inline => Arc::new(inline::Inline::new()),
         })
     }
@@ -132,6 +189,8 @@ pub struct BuildError {
 enum BuildErrorKind {
     NoWorkers,
     Spawn(io::Error),
+    #[cfg(feature = "rayon")]
+    Rayon(rayon::ThreadPoolBuildError),
 }
 
 impl BuildError {
@@ -149,6 +208,11 @@ impl fmt::Display for BuildError {
                 f,
                 "cannot start the {strategy} workers: {err} (fewer --workers, or raise the thread limit: ulimit -u)"
             ),
+            #[cfg(feature = "rayon")]
+            BuildErrorKind::Rayon(err) => write!(
+                f,
+                "cannot build the rayon pool: {err} (fewer --workers, or raise the thread limit: ulimit -u)"
+            ),
         }
     }
 }
@@ -158,6 +222,8 @@ impl std::error::Error for BuildError {
         match &self.kind {
             BuildErrorKind::NoWorkers => None,
             BuildErrorKind::Spawn(err) => Some(err),
+            #[cfg(feature = "rayon")]
+            BuildErrorKind::Rayon(err) => Some(err),
         }
     }
 }
