@@ -44,7 +44,7 @@
 //! default); a module whose feature is off is not linked above.
 //!
 //! Shared plumbing — counting, panic catching, thread naming — lives once in
-//! [`counters`] and [`worker`], so that each strategy file reads as the
+//! `counters` and `worker`, so that each strategy file reads as the
 //! textbook description of that strategy and nothing else.
 //!
 //! The trait is called through `Arc<dyn Dispatcher>`. One indirect call per

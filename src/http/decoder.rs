@@ -24,7 +24,8 @@ pub enum Decoded {
 /// Longest chunk-size line accepted (size, extensions, CRLF).
 const MAX_CHUNK_SIZE_LINE: usize = 1024;
 
-/// Turns a byte stream into requests. See the [module docs](self).
+/// Turns a byte stream into requests: bytes in any split, complete requests
+/// out, bodies read and discarded.
 #[derive(Debug)]
 pub struct RequestDecoder {
     limits: Limits,
