@@ -84,7 +84,8 @@ fn strategies() -> Vec<Subject> {
 fn work_stealing_variants() -> Vec<Subject> {
     #[cfg(feature = "work-stealing")]
     {
-        use dispatchlab::dispatch::work_stealing::{WakePolicy, WorkStealing};
+        use dispatchlab::dispatch::WakePolicy;
+        use dispatchlab::dispatch::work_stealing::WorkStealing;
         let spin = |micros: u64| {
             let config = DispatchConfig {
                 idle_spin: Duration::from_micros(micros),

@@ -21,6 +21,8 @@ pub struct DispatchConfig {
     /// `work-stealing` only: how long an idle worker keeps looking for work
     /// (yielding between looks) before it parks. Zero parks at once.
     pub idle_spin: Duration,
+    /// `work-stealing` only: which sleeping workers a new job wakes.
+    pub wake: WakePolicy,
 }
 
 impl Default for DispatchConfig {
@@ -30,6 +32,7 @@ impl Default for DispatchConfig {
             max_threads: None,
             pick: Pick::RoundRobin,
             idle_spin: Duration::ZERO,
+            wake: WakePolicy::default(),
         }
     }
 }
@@ -67,4 +70,23 @@ impl fmt::Display for Pick {
             Pick::LeastLoaded => "least-loaded",
         })
     }
+}
+
+/// Which sleeping workers a newly visible job wakes in `work-stealing`.
+///
+/// The default is the rule of tokio's scheduler. The other two exist so that
+/// the choice can be measured (see `benches/dispatch.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum WakePolicy {
+    /// At most one sleeper per job, and none while some worker is already
+    /// searching: that searcher will find the job (and, if it finds more,
+    /// wakes the next worker itself).
+    #[default]
+    OneIfNoneSearching,
+    /// One sleeper per job whenever one sleeps, searching workers or not (what
+    /// a condvar's `notify_one` per push does).
+    OnePerJob,
+    /// Every sleeper on every job (a condvar's `notify_all`: the thundering
+    /// herd; all but one find nothing and go back to sleep).
+    All,
 }

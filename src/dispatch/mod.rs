@@ -70,7 +70,7 @@ pub mod worker_channels;
 use std::fmt;
 use std::io;
 
-pub use config::{DispatchConfig, Pick, default_workers};
+pub use config::{DispatchConfig, Pick, WakePolicy, default_workers};
 pub use strategy::{BuildError, Strategy};
 
 /// A unit of work handed to a strategy.

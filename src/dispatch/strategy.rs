@@ -116,7 +116,8 @@ impl Strategy {
             ),
             #[cfg(feature = "work-stealing")]
             Strategy::WorkStealing => Arc::new(
-                super::work_stealing::WorkStealing::new(config.workers, config.idle_spin).map_err(spawn_failed)?,
+                super::work_stealing::WorkStealing::with_wake_policy(config.workers, config.idle_spin, config.wake)
+                    .map_err(spawn_failed)?,
             ),
             #[cfg(feature = "rayon")]
             Strategy::Rayon => Arc::new(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::dispatch::{DispatchConfig, Pick, Strategy, default_workers};
+use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
 /// What one job covers.
@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// work-stealing: how long an idle worker keeps looking for work before it parks (e.g. 0, 20us, 1ms).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub idle_spin: Duration,
+    /// work-stealing: which sleeping workers a new job wakes.
+    #[arg(long, value_enum, default_value_t = WakePolicy::OneIfNoneSearching)]
+    pub wake: WakePolicy,
     /// Listen backlog: connections the kernel queues before accept (capped by net.core.somaxconn).
     #[arg(long, default_value_t = 1024)]
     pub backlog: u32,
@@ -193,6 +196,7 @@ impl ServeArgs {
                 max_threads: self.max_threads,
                 pick: self.pick,
                 idle_spin: self.idle_spin,
+                wake: self.wake,
             },
             backlog: self.backlog,
             accept_threads: self.accept_threads,

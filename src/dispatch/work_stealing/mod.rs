@@ -49,10 +49,9 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use parking_lot::Mutex;
 
 use self::sleep::Sleep;
-pub use self::sleep::WakePolicy;
 use super::counters::Counters;
 use super::worker::{join_all, spawn_worker};
-use super::{DispatchStats, Dispatcher, Job, RejectReason, Rejected};
+use super::{DispatchStats, Dispatcher, Job, RejectReason, Rejected, WakePolicy};
 
 const NAME: &str = "work-stealing";
 

@@ -23,24 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst, fence};
 
 use parking_lot::{Condvar, Mutex};
 
-/// Which sleeping workers a newly visible job wakes in `work-stealing`.
-///
-/// The default is the rule of tokio's scheduler. The other two exist so that
-/// the choice can be measured (see `benches/dispatch.rs`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WakePolicy {
-    /// At most one sleeper per job, and none while some worker is already
-    /// searching: that searcher will find the job (and, if it finds more,
-    /// wakes the next worker itself).
-    #[default]
-    OneIfNoneSearching,
-    /// One sleeper per job whenever one sleeps, searching workers or not (what
-    /// a condvar's `notify_one` per push does).
-    OnePerJob,
-    /// Every sleeper on every job (a condvar's `notify_all`: the thundering
-    /// herd; all but one find nothing and go back to sleep).
-    All,
-}
+use crate::dispatch::WakePolicy;
 
 /// The searching and sleeping state of one pool's workers.
 #[derive(Debug)]
