@@ -62,12 +62,13 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
 fn announce(server: &Server) {
     let config = server.config();
     println!(
-        "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {})",
+        "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {}, sched {})",
         server.local_addr(),
         config.strategy,
         config.scope,
         config.dispatch.workers,
-        config.backlog
+        config.backlog,
+        config.sched
     );
     let _ = std::io::stdout().flush();
 }

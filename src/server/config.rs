@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
+use super::SchedPolicy;
+
 /// What one job covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Scope {
@@ -92,6 +94,8 @@ pub struct ServeConfig {
     pub timeouts: Timeouts,
     /// Serve `/panic` (a handler that panics), for fault tests.
     pub panic_route: bool,
+    /// How the kernel schedules the server's threads.
+    pub sched: SchedPolicy,
 }
 
 impl Default for ServeConfig {
@@ -108,6 +112,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             panic_route: false,
+            sched: SchedPolicy::Other,
         }
     }
 }
@@ -170,6 +175,10 @@ pub struct ServeArgs {
     /// Largest request body accepted (bytes); larger → 413.
     #[arg(long, default_value_t = Limits::default().max_body)]
     pub max_body: u64,
+    /// Kernel scheduling policy for every server thread: `batch` stops a woken
+    /// thread from preempting the one that woke it (hand-offs batch up).
+    #[arg(long, value_enum, default_value_t = SchedPolicy::Other)]
+    pub sched: SchedPolicy,
     /// Serve /panic, a handler that panics (for fault tests).
     #[arg(long, hide = true)]
     pub panic_route: bool,
@@ -213,6 +222,7 @@ impl ServeArgs {
                 shutdown: self.shutdown_timeout,
             },
             panic_route: self.panic_route,
+            sched: self.sched,
         }
     }
 }

@@ -23,6 +23,7 @@ mod connection_scope;
 mod listener;
 mod read_buffer;
 mod request_scope;
+mod sched;
 mod service;
 mod shutdown;
 pub mod stats;
@@ -40,6 +41,7 @@ use crate::workload::Workload;
 
 pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
+pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
 
 use connection_scope::ConnectionFront;
@@ -93,11 +95,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Builds the strategy, binds the listener and starts serving.
+    /// Builds the strategy, binds the listener and starts serving. Every
+    /// thread the server starts runs under `config.sched`.
     pub fn start(config: ServeConfig) -> Result<Self, ServeError> {
         if config.strategy.runs_on_caller() && config.scope == Scope::Connection {
             return Err(ServeError::NeedsRequestScope(config.strategy.name()));
         }
+        sched::with_policy(config.sched, || Self::start_threads(config)).map_err(ServeError::Setup)?
+    }
+
+    fn start_threads(config: ServeConfig) -> Result<Self, ServeError> {
         let dispatcher = config.strategy.build(&config.dispatch).map_err(ServeError::Build)?;
         let stats = Arc::new(ServerStats::default());
         let metrics = ServerMetrics {
