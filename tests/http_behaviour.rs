@@ -321,5 +321,9 @@ fn metrics_count_what_was_served() {
             text.contains("dispatchlab_connections_open 2\n"),
             "{strategy}/{scope}:\n{text}"
         );
+        // The /metrics request itself is decoded, and in flight, while it renders.
+        for line in ["dispatchlab_requests_total 26\n", "dispatchlab_requests_in_flight 1\n"] {
+            assert!(text.contains(line), "{strategy}/{scope}: no {line:?} in\n{text}");
+        }
     }
 }

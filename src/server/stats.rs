@@ -15,6 +15,7 @@ pub struct ServerStats {
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     requests_total: AtomicU64,
+    requests_in_flight: AtomicU64,
     /// Responses by status class, index 0 = 1xx … 4 = 5xx.
     responses: [AtomicU64; 5],
     /// Requests answered 503 because the strategy refused the job.
@@ -32,6 +33,9 @@ pub struct StatsSnapshot {
     pub connections_total: u64,
     /// Requests decoded since start.
     pub requests_total: u64,
+    /// Requests decoded and not yet answered (handed to the strategy and
+    /// waiting for, or running, their job).
+    pub requests_in_flight: u64,
     /// Responses by status class: `[1xx, 2xx, 3xx, 4xx, 5xx]`.
     pub responses: [u64; 5],
     /// Requests answered 503 because the strategy refused the job.
@@ -54,6 +58,16 @@ impl ServerStats {
 
     pub(crate) fn request(&self) {
         self.requests_total.fetch_add(1, Relaxed);
+    }
+
+    /// A request is handed over for an answer.
+    pub(crate) fn request_started(&self) {
+        self.requests_in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// Its answer is back.
+    pub(crate) fn request_answered(&self) {
+        self.requests_in_flight.fetch_sub(1, Relaxed);
     }
 
     pub(crate) fn response(&self, status: Status) {
@@ -79,6 +93,7 @@ impl ServerStats {
             connections_open: self.connections_open.load(Relaxed),
             connections_total: self.connections_total.load(Relaxed),
             requests_total: self.requests_total.load(Relaxed),
+            requests_in_flight: self.requests_in_flight.load(Relaxed),
             responses: std::array::from_fn(|class| self.responses[class].load(Relaxed)),
             rejected_total: self.rejected_total.load(Relaxed),
             handler_panics_total: self.handler_panics_total.load(Relaxed),
@@ -127,6 +142,12 @@ fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &S
         stats.connections_total,
     );
     metric("requests_total", "counter", "Requests decoded.", stats.requests_total);
+    metric(
+        "requests_in_flight",
+        "gauge",
+        "Requests decoded and not yet answered.",
+        stats.requests_in_flight,
+    );
     metric(
         "rejected_total",
         "counter",

@@ -97,8 +97,12 @@ impl<'a> Connection<'a> {
                 Ok((used, Decoded::Request(request))) => {
                     self.input.consume(used);
                     self.request_started = None;
-                    self.ctx.core.service.stats.request();
-                    if !self.ctx.core.service.answer(&request, &mut self.output) {
+                    let stats = &self.ctx.core.service.stats;
+                    stats.request();
+                    stats.request_started();
+                    let keep_open = self.ctx.core.service.answer(&request, &mut self.output);
+                    stats.request_answered();
+                    if !keep_open {
                         self.flush()?;
                         return Ok(Some(self.ending_after_close()));
                     }

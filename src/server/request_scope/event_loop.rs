@@ -275,6 +275,7 @@ impl EventLoop {
         let mut finished = std::mem::take(&mut self.finished);
         for completion in finished.drain(..) {
             self.dispatching.in_flight -= 1;
+            self.core.service.stats.request_answered();
             let Some(connection) = self.connections.get_mut(completion.key) else {
                 continue;
             };
@@ -534,6 +535,9 @@ impl Dispatching {
         let sequence = connection.next_sequence();
         connection.pending.push_back(None);
         self.in_flight += 1;
+        let stats = &self.job.service.stats;
+        stats.request();
+        stats.request_started();
         let job = Arc::clone(&self.job);
         let connection_id = connection.id;
         let outcome = self
@@ -541,6 +545,7 @@ impl Dispatching {
             .dispatch(Box::new(move || job.answer(key, connection_id, sequence, request)));
         if let Err(rejected) = outcome {
             self.in_flight -= 1;
+            self.job.service.stats.request_answered();
             let mut bytes = Vec::new();
             self.job.service.unavailable(&rejected, &mut bytes);
             connection.complete(
