@@ -5,13 +5,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::thread;
 
 use dispatchlab::Strategy;
-use support::Client;
+use support::{Client, ServerProcess};
 
 const CONNECTIONS: usize = 10_000;
 const ROUNDS: usize = 3;
@@ -21,51 +19,6 @@ const CLIENT_THREADS: usize = 8;
 /// lower; see the README). A regression that allocates per connection
 /// (a 64 KiB buffer each would be 640 MB) fails it.
 const MAX_PEAK_RSS_KIB: u64 = 100 * 1024;
-
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerProcess {
-    fn start(strategy: Strategy) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--scope", "request", "--workers", "4"])
-            .args(["--strategy", strategy.name(), "--backlog", "4096"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dispatchlab serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("address line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Self { child, addr }
-    }
-
-    /// A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
-    fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Opens this thread's share of connections, then runs `ROUNDS` rounds in
 /// which every connection has a request in flight at the same time.
@@ -91,7 +44,16 @@ fn client_share(addr: SocketAddr, count: usize, barrier: &std::sync::Barrier) ->
 fn ten_thousand_keep_alive_connections_in_request_scope() {
     dispatchlab::rlimit::raise_open_file_limit().expect("raise the open-file limit");
     for &strategy in Strategy::ALL {
-        let server = ServerProcess::start(strategy);
+        let server = ServerProcess::spawn(&[
+            "--scope",
+            "request",
+            "--workers",
+            "4",
+            "--backlog",
+            "4096",
+            "--strategy",
+            strategy.name(),
+        ]);
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENT_THREADS + 1));
         let threads: Vec<_> = (0..CLIENT_THREADS)
             .map(|_| {

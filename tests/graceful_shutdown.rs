@@ -4,40 +4,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Client, matrix};
+use support::{Client, ServerProcess, matrix};
 
 const CLIENTS: usize = 8;
-
-/// Starts `dispatchlab serve` on a free port and reads the address it prints.
-fn spawn_server(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--shutdown-timeout", "20s"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dispatchlab serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the address line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, addr)
-}
 
 /// What one client saw.
 #[derive(Debug, Default)]
@@ -83,8 +58,16 @@ fn busy_client(addr: SocketAddr, stop: &AtomicBool) -> Seen {
 fn sigterm_during_a_burst_loses_no_started_response() {
     for (strategy, scope) in matrix() {
         let label = format!("{strategy}/{scope}");
-        let (mut child, addr) =
-            spawn_server(&["--strategy", strategy.name(), "--scope", scope.name(), "--workers", "4"]);
+        let args = [
+            "--shutdown-timeout",
+            "20s",
+            "--strategy",
+            strategy.name(),
+            "--scope",
+            scope.name(),
+        ];
+        let mut server = ServerProcess::spawn(&[&args[..], &["--workers", "4"]].concat());
+        let (addr, child) = (server.addr, &mut server.child);
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
