@@ -16,10 +16,12 @@
 //! | [`workload`] | the routes every strategy serves (`/`, `/sleep`, `/spin`, `/bytes`, `/metrics`) |
 //! | [`server`] | listener, the two dispatch scopes, shutdown, stats |
 //! | [`load`] | the load generator: connections, schedules, histograms, reports |
+//! | [`compare`] | the runner: server child processes, CPU pinning, `/proc` sampling, result files |
 //! | [`results`] | the result schema every measuring tool writes (one row per run) |
 //! | [`rlimit`] | raising the open-file limit for the command-line tools |
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod compare;
 pub mod dispatch;
 pub mod http;
 pub mod load;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use dispatchlab::Strategy;
+use dispatchlab::compare::{self, CompareArgs};
 use dispatchlab::load::{self, LoadArgs};
 use dispatchlab::server::{self, ServeArgs};
 
@@ -26,6 +27,14 @@ enum Command {
     /// run could not start, or completed without a single success (wrong
     /// port, server down: the report is still printed); 2 for bad arguments.
     Load(Box<LoadArgs>),
+    /// Compare strategies and scopes: start each server as a child, load it,
+    /// sample it, rank the results (the crate's main job; see --help).
+    ///
+    /// Runs a matrix of strategies x scopes x connection counts (or a named
+    /// scenario), each server pinned apart from the load generator, and
+    /// writes runs.csv, runs.json, .hgrm files and summary.md under
+    /// results/<timestamp>/.
+    Compare(Box<CompareArgs>),
     /// List the compiled-in strategies, one per line: name, then what a dispatch does.
     Strategies,
 }
@@ -43,6 +52,33 @@ fn main() -> ExitCode {
             eprintln!("dispatchlab load: {message}");
             ExitCode::FAILURE
         }),
+        Command::Compare(args) => match compare::run(&args) {
+            Ok(outcome) if outcome.failed.is_empty() && !outcome.interrupted => ExitCode::SUCCESS,
+            Ok(outcome) => {
+                if !outcome.failed.is_empty() {
+                    eprintln!(
+                        "dispatchlab compare: {} of {} runs failed (their rows are in {}; see servers.log there):",
+                        outcome.failed.len(),
+                        outcome.rows,
+                        outcome.dir.display()
+                    );
+                    for failure in &outcome.failed {
+                        eprintln!("  {failure}");
+                    }
+                }
+                if outcome.interrupted {
+                    eprintln!(
+                        "dispatchlab compare: interrupted; the runs so far are in {}",
+                        outcome.dir.display()
+                    );
+                }
+                ExitCode::FAILURE
+            }
+            Err(err) => {
+                eprintln!("dispatchlab compare: {err}");
+                ExitCode::from(2)
+            }
+        },
         Command::Strategies => {
             for strategy in Strategy::ALL {
                 println!("{:<16} {}", strategy.name(), strategy.description());

@@ -129,6 +129,9 @@ pub struct RunRow {
     /// Requests that failed locally: no ephemeral port (`EADDRNOTAVAIL`), no
     /// descriptor (`EMFILE`), other I/O errors. Included in `errors_total`.
     pub errors_other: u64,
+    /// The command line that started the measured server (`dispatchlab serve
+    /// …`, `nginx -c …`); empty when the row's producer did not start it.
+    pub server_command: String,
 }
 
 /// What the row's producer knows about the machine and the build.

@@ -94,6 +94,7 @@ mod target;
 mod timer;
 mod worker;
 
+pub(crate) use config::parse_duration;
 pub use config::{Config, ConnectionMode, LoadArgs};
 pub use error::{ErrorCounts, ErrorKind, LoadError};
 pub use netstat::{Netstat, NetstatDelta};

@@ -1,0 +1,366 @@
+//! What one measured run is ([`Cell`]: a server and a load) and how a custom
+//! matrix of strategies × scopes × connection counts expands into cells.
+
+use std::time::Duration;
+
+use crate::Strategy;
+use crate::load::ConnectionMode;
+use crate::server::Scope;
+
+use super::reference::Reference;
+
+/// The server a cell measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// `dispatchlab serve` with this strategy in this scope.
+    Dispatchlab {
+        /// The dispatch strategy.
+        strategy: Strategy,
+        /// What one job covers.
+        scope: Scope,
+    },
+    /// A server that is not `dispatchlab serve` (nginx), measured with the
+    /// same load for reference.
+    Reference(Reference),
+}
+
+impl ServerKind {
+    /// `mutex-queue/connection`, `inline/request`, `nginx`.
+    pub fn label(&self) -> String {
+        match self {
+            ServerKind::Dispatchlab { strategy, scope } => format!("{strategy}/{scope}"),
+            ServerKind::Reference(reference) => reference.name().to_owned(),
+        }
+    }
+
+    /// The strategy column of a result row.
+    pub fn strategy_name(&self) -> &'static str {
+        match self {
+            ServerKind::Dispatchlab { strategy, .. } => strategy.name(),
+            ServerKind::Reference(reference) => reference.name(),
+        }
+    }
+
+    /// The scope column of a result row (empty for reference servers).
+    pub fn scope_name(&self) -> &'static str {
+        match self {
+            ServerKind::Dispatchlab { scope, .. } => scope.name(),
+            ServerKind::Reference(_) => "",
+        }
+    }
+}
+
+/// The server's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerSpec {
+    /// Which server.
+    pub kind: ServerKind,
+    /// Pool workers; `None` leaves the server's default (one per CPU of the
+    /// server's CPU set). For a reference server: its worker processes.
+    pub workers: Option<u32>,
+    /// Listen backlog.
+    pub backlog: u32,
+    /// Request scope: event-loop threads; `None` leaves the default (1).
+    pub io_threads: Option<u32>,
+}
+
+/// The load's settings (the in-process load generator's [`Config`](crate::load::Config)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadSpec {
+    /// The request target, e.g. `/` or `/sleep?ms=40`.
+    pub workload: String,
+    /// Concurrent connections (client slots in `close` mode).
+    pub connections: u32,
+    /// How connections are used.
+    pub mode: ConnectionMode,
+    /// Requests in flight per connection.
+    pub pipeline: u32,
+    /// Open loop at this many requests/s; `None` for a closed loop.
+    pub rate: Option<f64>,
+    /// Fixed-count mode: requests per connection.
+    pub requests_per_connection: Option<u64>,
+    /// The handler's known service time (fixed-count mode: theoretical
+    /// minimum, amplification).
+    pub service_time: Option<Duration>,
+    /// Timed mode: measured time; fixed-count mode: the most it may take.
+    pub duration: Duration,
+    /// Load before the measurement, discarded (zero in fixed-count mode).
+    pub warmup: Duration,
+    /// Per request: longest wait for the response.
+    pub timeout: Duration,
+    /// Longest wait for a connect.
+    pub connect_timeout: Duration,
+}
+
+impl LoadSpec {
+    /// A closed-loop keep-alive load of `connections` on `workload`.
+    pub fn closed(workload: &str, connections: u32, duration: Duration, warmup: Duration) -> Self {
+        Self {
+            workload: workload.to_owned(),
+            connections,
+            mode: ConnectionMode::KeepAlive,
+            pipeline: 1,
+            rate: None,
+            requests_per_connection: None,
+            service_time: None,
+            duration,
+            warmup,
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// `c=256`, `c=16 pipeline 16`, `c=400 @1000/s`, `close c=8 x20`.
+    pub fn label(&self) -> String {
+        let mut label = String::new();
+        if self.mode != ConnectionMode::KeepAlive {
+            label.push_str(self.mode.name());
+            label.push(' ');
+        }
+        label.push_str(&format!("c={}", self.connections));
+        if let Some(n) = self.requests_per_connection {
+            label.push_str(&format!(" x{n}"));
+        }
+        if self.pipeline > 1 {
+            label.push_str(&format!(" pipeline {}", self.pipeline));
+        }
+        if let Some(rate) = self.rate {
+            label.push_str(&format!(" @{rate}/s"));
+        }
+        label
+    }
+}
+
+/// One measured run: a server under a load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// The rows a table compares with each other share a group (same load,
+    /// or same server setting in fixed-count scenarios), e.g. `/ c=16`.
+    pub group: String,
+    /// The server.
+    pub server: ServerSpec,
+    /// The load.
+    pub load: LoadSpec,
+    /// The throughput the scenario's model predicts for this cell (the linear
+    /// ideal of I/O-bound scaling, the core cap of CPU-bound work), req/s.
+    pub ideal_rps: Option<f64>,
+}
+
+impl Cell {
+    /// `mutex-queue/connection / c=256` for progress lines and logs.
+    pub fn label(&self) -> String {
+        let mut label = format!(
+            "{} {} {}",
+            self.server.kind.label(),
+            self.load.workload,
+            self.load.label()
+        );
+        if let Some(workers) = self.server.workers {
+            label.push_str(&format!(" w={workers}"));
+        }
+        if self.server.backlog != DEFAULT_BACKLOG {
+            label.push_str(&format!(" backlog={}", self.server.backlog));
+        }
+        label
+    }
+
+    /// Whether the server is a reference server.
+    pub fn is_reference(&self) -> bool {
+        matches!(self.server.kind, ServerKind::Reference(_))
+    }
+
+    /// A guess of how long the cell takes, start and stop included, for the
+    /// plan's estimate and the progress bar.
+    pub fn estimate(&self) -> Duration {
+        const OVERHEAD: Duration = Duration::from_millis(200);
+        let load = &self.load;
+        let run = match (load.requests_per_connection, load.service_time) {
+            (Some(requests), Some(service)) => {
+                // Waves of at most `parallel` requests at a time.
+                let parallel = match self.server.kind {
+                    ServerKind::Dispatchlab {
+                        strategy,
+                        scope: Scope::Connection,
+                    } if strategy != Strategy::ThreadPerTask => self.server.workers.unwrap_or(1).max(1),
+                    _ => load.connections,
+                };
+                let total = requests * u64::from(load.connections);
+                let waves = total.div_ceil(u64::from(parallel.min(load.connections).max(1)));
+                service.saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX))
+            }
+            (Some(_), None) => load.duration.min(Duration::from_secs(10)),
+            (None, _) => load.warmup + load.duration,
+        };
+        run + OVERHEAD
+    }
+}
+
+/// The listen backlog when nothing else is said (the server's default).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// Every valid strategy × scope pair among `strategies` and `scopes`, in the
+/// order of [`Strategy::ALL`]: a strategy that runs jobs on the caller
+/// (`inline`) only in request scope.
+pub fn server_pairs(strategies: &[Strategy], scopes: &[Scope]) -> Vec<(Strategy, Scope)> {
+    let mut pairs = Vec::new();
+    for &strategy in strategies {
+        for &scope in scopes {
+            if !(strategy.runs_on_caller() && scope == Scope::Connection) {
+                pairs.push((strategy, scope));
+            }
+        }
+    }
+    pairs
+}
+
+/// The shape of a custom matrix (the flags of `dispatchlab compare`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixSpec {
+    /// Strategies, in order.
+    pub strategies: Vec<Strategy>,
+    /// Scopes, in order.
+    pub scopes: Vec<Scope>,
+    /// Connection counts, in order.
+    pub connections: Vec<u32>,
+    /// Request targets, in order.
+    pub workloads: Vec<String>,
+    /// Pool workers (`None`: the server's default).
+    pub workers: Option<u32>,
+    /// Listen backlog.
+    pub backlog: u32,
+    /// Requests in flight per connection.
+    pub pipeline: u32,
+    /// Open-loop rate, if any.
+    pub rate: Option<f64>,
+    /// How connections are used.
+    pub mode: ConnectionMode,
+    /// Measured time per cell.
+    pub duration: Duration,
+    /// Warm-up per cell.
+    pub warmup: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Reference servers to measure beside the strategies (hello workloads
+    /// only: a reference server answers `Hello, World!` and nothing else).
+    pub references: Vec<Reference>,
+}
+
+impl MatrixSpec {
+    /// The cells, grouped by load: for each workload and connection count,
+    /// every server.
+    pub fn expand(&self) -> Vec<Cell> {
+        let pairs = server_pairs(&self.strategies, &self.scopes);
+        let mut cells = Vec::new();
+        for workload in &self.workloads {
+            for &connections in &self.connections {
+                let mut load = LoadSpec::closed(workload, connections, self.duration, self.warmup);
+                load.pipeline = self.pipeline;
+                load.rate = self.rate;
+                load.mode = self.mode;
+                load.timeout = self.timeout;
+                let group = format!("{workload} {}", load.label());
+                let server = |kind| ServerSpec {
+                    kind,
+                    workers: self.workers,
+                    backlog: self.backlog,
+                    io_threads: None,
+                };
+                for &(strategy, scope) in &pairs {
+                    cells.push(Cell {
+                        group: group.clone(),
+                        server: server(ServerKind::Dispatchlab { strategy, scope }),
+                        load: load.clone(),
+                        ideal_rps: None,
+                    });
+                }
+                if workload == "/" {
+                    for &reference in &self.references {
+                        cells.push(Cell {
+                            group: group.clone(),
+                            server: ServerSpec {
+                                workers: None,
+                                ..server(ServerKind::Reference(reference))
+                            },
+                            load: load.clone(),
+                            ideal_rps: None,
+                        });
+                    }
+                }
+            }
+        }
+        cells
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> MatrixSpec {
+        MatrixSpec {
+            strategies: Strategy::ALL.to_vec(),
+            scopes: Scope::ALL.to_vec(),
+            connections: vec![16, 256],
+            workloads: vec!["/".into()],
+            workers: None,
+            backlog: DEFAULT_BACKLOG,
+            pipeline: 1,
+            rate: None,
+            mode: ConnectionMode::KeepAlive,
+            duration: Duration::from_secs(2),
+            warmup: Duration::from_millis(300),
+            timeout: Duration::from_secs(2),
+            references: vec![],
+        }
+    }
+
+    #[test]
+    fn pairs_leave_out_caller_strategies_in_connection_scope() {
+        let pairs = server_pairs(Strategy::ALL, &Scope::ALL);
+        let callers = Strategy::ALL.iter().filter(|s| s.runs_on_caller()).count();
+        assert_eq!(pairs.len(), Strategy::ALL.len() * 2 - callers);
+        assert!(
+            pairs
+                .iter()
+                .all(|(strategy, scope)| !(strategy.runs_on_caller() && *scope == Scope::Connection))
+        );
+    }
+
+    #[test]
+    fn the_matrix_is_every_pair_at_every_connection_count() {
+        let cells = spec().expand();
+        let pairs = server_pairs(Strategy::ALL, &Scope::ALL).len();
+        assert_eq!(cells.len(), pairs * 2);
+        assert!(
+            cells[..pairs]
+                .iter()
+                .all(|c| c.load.connections == 16 && c.group == "/ c=16")
+        );
+        assert!(cells[pairs..].iter().all(|c| c.load.connections == 256));
+    }
+
+    #[test]
+    fn references_join_hello_groups_only() {
+        let mut spec = spec();
+        spec.references = vec![Reference::Nginx];
+        spec.workloads = vec!["/".into(), "/sleep?ms=1".into()];
+        let cells = spec.expand();
+        let references: Vec<&Cell> = cells.iter().filter(|c| c.is_reference()).collect();
+        assert_eq!(references.len(), 2);
+        assert!(references.iter().all(|c| c.load.workload == "/"));
+    }
+
+    #[test]
+    fn labels_say_what_differs() {
+        let mut load = LoadSpec::closed("/", 400, Duration::from_secs(1), Duration::ZERO);
+        load.rate = Some(1000.0);
+        assert_eq!(load.label(), "c=400 @1000/s");
+        load.rate = None;
+        load.pipeline = 16;
+        assert_eq!(load.label(), "c=400 pipeline 16");
+        load.pipeline = 1;
+        load.mode = ConnectionMode::Close;
+        load.requests_per_connection = Some(20);
+        assert_eq!(load.label(), "close c=400 x20");
+    }
+}

@@ -1,0 +1,252 @@
+//! One cell, start to finish: start the server child pinned to the server
+//! CPUs, pin the load to the load CPUs, sample the child from `/proc` while
+//! the in-process load generator warms up and measures, stop the child with
+//! `SIGTERM`, and turn it all into one [`RunRow`].
+//!
+//! Whatever goes wrong ends up in the row's `outcome`, never in a panic or an
+//! early return of the whole comparison: a server that does not start, dies
+//! during the run, exits non-zero or has to be killed after `SIGTERM` fails
+//! its row only.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::child::{STOP_TIMEOUT, ServerProcess};
+use super::matrix::{Cell, ServerKind};
+use super::pin::CpuSet;
+use super::reference::Reference;
+use super::sampler::{Sampler, Usage};
+use crate::load::{self, Config, Report, Target};
+use crate::results::{Machine, RunRow};
+
+/// What every cell of a comparison shares.
+#[derive(Debug)]
+pub struct Context {
+    /// The executable started as `serve` (normally the runner's own).
+    pub exe: PathBuf,
+    /// Machine and build facts for the rows.
+    pub machine: Machine,
+    /// The server CPU set; `None` when unpinned.
+    pub server_cpus: Option<CpuSet>,
+    /// The load CPU set; `None` when unpinned.
+    pub load_cpus: Option<CpuSet>,
+    /// Load-generator threads.
+    pub load_threads: u32,
+    /// The exact command of the comparison.
+    pub command: String,
+    /// The plan's name, for the `scenario` column.
+    pub scenario: String,
+    /// The run's name; row ids are `<run name>-<index>`.
+    pub run_name: String,
+    /// Set on Ctrl-C: the current load stops early, later cells are skipped.
+    pub stop: Arc<AtomicBool>,
+    /// Located reference-server programs.
+    pub references: Vec<(Reference, PathBuf)>,
+    /// `servers.log`: each child's pid and command, then its standard error.
+    pub log: File,
+}
+
+/// A measured cell.
+#[derive(Debug)]
+pub struct CellResult {
+    /// The row (always present; `outcome` says whether it is complete).
+    pub row: RunRow,
+    /// The load report, when the load ran.
+    pub report: Option<Report>,
+}
+
+/// Measures cell `index` of the plan.
+pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
+    let run_id = format!("{}-{index:03}", ctx.run_name);
+    let mut row = base_row(ctx, cell, &run_id);
+    let mut log = ctx.log.try_clone();
+    let note = |log: &mut std::io::Result<File>, line: &str| {
+        if let Ok(log) = log {
+            let _ = writeln!(log, "{line}");
+        }
+    };
+    note(&mut log, &format!("--- run {run_id}: {}", cell.label()));
+    let stderr = match ctx.log.try_clone() {
+        Ok(file) => file,
+        Err(err) => return failed(row, format!("cannot pass servers.log to the server: {err}")),
+    };
+    let started = match cell.server.kind {
+        ServerKind::Dispatchlab { strategy, scope } => ServerProcess::start_dispatchlab(
+            &ctx.exe,
+            strategy,
+            scope,
+            &cell.server,
+            ctx.server_cpus.as_ref(),
+            stderr,
+        ),
+        ServerKind::Reference(reference) => {
+            let Some((_, program)) = ctx.references.iter().find(|(r, _)| *r == reference) else {
+                return failed(
+                    row,
+                    format!("{reference} is not installed ({})", reference.install_hint()),
+                );
+            };
+            reference.start(program, &cell.server, ctx.server_cpus.as_ref(), stderr)
+        }
+    };
+    let mut server = match started {
+        Ok(server) => server,
+        Err(err) => {
+            note(&mut log, &format!("server failed to start: {err}"));
+            return failed(row, format!("server failed to start: {err}"));
+        }
+    };
+    let pid = server.pid();
+    note(&mut log, &format!("pid {pid}: {}", server.command));
+    row.server_command.clone_from(&server.command);
+    row.workers = server.workers.or(cell.server.workers);
+
+    let config = match load_config(ctx, cell, &server) {
+        Ok(config) => config,
+        Err(err) => {
+            let _ = server.stop(STOP_TIMEOUT);
+            return failed(row, err);
+        }
+    };
+    let (report, usage) = {
+        let _pin = match ctx.load_cpus.as_ref().map(CpuSet::pin_scoped).transpose() {
+            Ok(guard) => guard,
+            Err(err) => {
+                let _ = server.stop(STOP_TIMEOUT);
+                return failed(row, format!("cannot pin the load generator: {err}"));
+            }
+        };
+        // Started while pinned, so the sampler stays off the server's CPUs.
+        let sampler = Sampler::start(pid, cell.is_reference(), Instant::now() + cell.load.warmup);
+        let report = load::run(&config);
+        let usage = match sampler {
+            Ok(sampler) => sampler.stop(),
+            Err(_) => Usage::default(),
+        };
+        (report, usage)
+    };
+    let died = server.exited();
+    let stopped = match died {
+        Some(_) => Ok(()),
+        None => server.stop(STOP_TIMEOUT),
+    };
+    let mut outcome = Vec::new();
+    match &report {
+        Ok(report) => {
+            let server_row = std::mem::take(&mut row);
+            row = report.to_row(&ctx.machine);
+            merge_server_side(&mut row, server_row);
+            if report.interrupted {
+                outcome.push("interrupted (Ctrl-C)".to_owned());
+            }
+        }
+        Err(err) => outcome.push(format!("load failed: {err}")),
+    }
+    if let Some(how) = died {
+        outcome.push(format!("server {how} during the run"));
+    }
+    if let Err(err) = stopped {
+        outcome.push(err);
+    }
+    row.server_peak_rss_kib = usage.peak_rss_kib;
+    row.server_peak_threads = usage.peak_threads;
+    row.server_cpu_s = usage.cpu_s;
+    row.outcome = if outcome.is_empty() {
+        "ok".into()
+    } else {
+        outcome.join("; ")
+    };
+    note(&mut log, &format!("outcome: {}", row.outcome));
+    CellResult {
+        row,
+        report: report.ok(),
+    }
+}
+
+fn failed(mut row: RunRow, outcome: String) -> CellResult {
+    row.outcome = outcome;
+    CellResult { row, report: None }
+}
+
+/// The load generator's configuration for a cell against `server`.
+fn load_config(ctx: &Context, cell: &Cell, server: &ServerProcess) -> Result<Config, String> {
+    let url = format!("http://{}{}", server.addr, cell.load.workload);
+    let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
+    let spec = &cell.load;
+    let mut config = Config::new(target);
+    config.connections = spec.connections;
+    config.threads = ctx.load_threads.max(1);
+    config.duration = spec.duration;
+    config.warmup = spec.warmup;
+    config.timeout = spec.timeout;
+    config.connect_timeout = spec.connect_timeout;
+    config.pipeline = spec.pipeline;
+    config.rate = spec.rate;
+    config.mode = spec.mode;
+    config.requests_per_connection = spec.requests_per_connection;
+    config.service_time = spec.service_time;
+    config.stop = Some(Arc::clone(&ctx.stop));
+    config.validate().map_err(|err| err.to_string())?;
+    Ok(config)
+}
+
+/// The row as far as the cell defines it: what a failed run still records.
+fn base_row(ctx: &Context, cell: &Cell, run_id: &str) -> RunRow {
+    let load = &cell.load;
+    let mut row = RunRow {
+        run_id: run_id.to_owned(),
+        timestamp: crate::results::timestamp_now(),
+        load_tool: "dispatchlab".into(),
+        workload: load.workload.clone(),
+        connection_mode: load.mode.name().into(),
+        connections: load.connections,
+        load_threads: ctx.load_threads.clamp(1, load.connections.max(1)),
+        pipeline: load.pipeline,
+        target_rate: load.rate,
+        requests_per_connection: load.requests_per_connection,
+        service_time_ms: load.service_time.map(|t| t.as_secs_f64() * 1e3),
+        ..RunRow::default()
+    };
+    ctx.machine.stamp(&mut row);
+    fill_server_side(ctx, cell, &mut row);
+    row
+}
+
+/// The columns the runner knows and the load report does not.
+fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
+    row.scenario.clone_from(&ctx.scenario);
+    row.strategy = cell.server.kind.strategy_name().into();
+    row.scope = cell.server.kind.scope_name().into();
+    row.workers = cell.server.workers;
+    row.io_threads = match cell.server.kind {
+        ServerKind::Dispatchlab { .. } => Some(cell.server.io_threads.unwrap_or(1)),
+        ServerKind::Reference(_) => None,
+    };
+    row.backlog = Some(cell.server.backlog);
+    row.server_cpus = ctx.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default();
+    row.load_cpus = ctx.load_cpus.as_ref().map(ToString::to_string).unwrap_or_default();
+    row.command.clone_from(&ctx.command);
+}
+
+/// Copies the server-side columns of `from` (the row built before the run)
+/// into the load report's row.
+fn merge_server_side(row: &mut RunRow, from: RunRow) {
+    row.run_id = from.run_id;
+    row.scenario = from.scenario;
+    row.strategy = from.strategy;
+    row.scope = from.scope;
+    row.workers = from.workers;
+    row.io_threads = from.io_threads;
+    row.backlog = from.backlog;
+    row.server_cpus = from.server_cpus;
+    row.load_cpus = from.load_cpus;
+    row.command = from.command;
+    row.server_command = from.server_command;
+    if row.service_time_ms.is_none() {
+        row.service_time_ms = from.service_time_ms;
+    }
+}

@@ -1,0 +1,595 @@
+//! The named scenarios, each a [`Plan`]: the cells it measures, what it
+//! varies and what it shows. They reproduce the seed experiments (see
+//! `docs/findings.md`); the default run (no scenario) is here too.
+//!
+//! Every scenario that compares strategies iterates [`Strategy::ALL`] (the
+//! compiled-in strategies, narrowed by `--strategies`), so a strategy added
+//! to the crate joins every table without a change here.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use crate::Strategy;
+use crate::load::ConnectionMode;
+use crate::server::Scope;
+
+use super::matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
+use super::reference::Reference;
+
+/// A named experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Scenario {
+    /// 400 keep-alive connections at 1,000 req/s, 4 workers: connection scope vs request scope.
+    KeepaliveStarvation,
+    /// A 40 ms handler, a new connection per request, 160 requests as P clients x 160/P: backlog 5 vs 1,024.
+    Backlog,
+    /// A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal.
+    IoBound,
+    /// /spin?us=100 at concurrency 1-64: throughput capped by cores, not threads.
+    CpuBound,
+    /// 10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope.
+    C10k,
+    /// Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx.
+    Plaintext,
+}
+
+/// What a run measures: its cells and what to say about them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// `default`, `custom`, or the scenario's name (the `scenario` column).
+    pub name: String,
+    /// One line.
+    pub title: String,
+    /// What the plan varies.
+    pub varies: String,
+    /// What it shows.
+    pub shows: String,
+    /// The cells, in the order they run.
+    pub cells: Vec<Cell>,
+}
+
+/// What shapes a plan besides its definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanOptions {
+    /// Shorter runs and fewer points, for smoke tests.
+    pub quick: bool,
+    /// Overrides the measured time of timed cells.
+    pub duration: Option<Duration>,
+    /// Overrides the warm-up of timed cells.
+    pub warmup: Option<Duration>,
+    /// The strategies to compare (default: all compiled in).
+    pub strategies: Vec<Strategy>,
+    /// The scopes to compare (default: both).
+    pub scopes: Vec<Scope>,
+    /// CPUs the server may use: the core cap of CPU-bound work.
+    pub server_cpus: u32,
+    /// Reference servers to add to the hello scenarios.
+    pub references: Vec<Reference>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            quick: false,
+            duration: None,
+            warmup: None,
+            strategies: Strategy::ALL.to_vec(),
+            scopes: Scope::ALL.to_vec(),
+            server_cpus: 1,
+            references: Vec::new(),
+        }
+    }
+}
+
+impl PlanOptions {
+    /// The (full, quick) default, overridden by `--duration`.
+    fn duration(&self, full: Duration, quick: Duration) -> Duration {
+        self.duration.unwrap_or(if self.quick { quick } else { full })
+    }
+
+    /// The (full, quick) default, overridden by `--warmup`.
+    fn warmup(&self, full: Duration, quick: Duration) -> Duration {
+        self.warmup.unwrap_or(if self.quick { quick } else { full })
+    }
+
+    fn pick<T: Clone>(&self, full: &[T], quick: &[T]) -> Vec<T> {
+        if self.quick { quick } else { full }.to_vec()
+    }
+
+    fn pairs(&self) -> Vec<(Strategy, Scope)> {
+        server_pairs(&self.strategies, &self.scopes)
+    }
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The default run's measured time per cell. With the warm-up it spans the
+/// load's 2 s request timeout, so that connections a connection-scope pool
+/// never serves show up as read timeouts inside the measurement.
+pub const DEFAULT_DURATION: Duration = ms(2000);
+/// The default run's warm-up per cell.
+pub const DEFAULT_WARMUP: Duration = ms(300);
+/// The default run's connection counts: fewer and more than a pool's workers.
+pub const DEFAULT_CONNECTIONS: [u32; 2] = [16, 256];
+
+/// The default run: every compiled-in strategy in both scopes at 16 and 256
+/// keep-alive connections on the hello workload, plus the reference servers.
+pub fn default_plan(options: &PlanOptions) -> Plan {
+    let spec = MatrixSpec {
+        strategies: options.strategies.clone(),
+        scopes: options.scopes.clone(),
+        connections: DEFAULT_CONNECTIONS.to_vec(),
+        workloads: vec!["/".into()],
+        workers: None,
+        backlog: DEFAULT_BACKLOG,
+        pipeline: 1,
+        rate: None,
+        mode: ConnectionMode::KeepAlive,
+        duration: options.duration(DEFAULT_DURATION, ms(500)),
+        warmup: options.warmup(DEFAULT_WARMUP, ms(200)),
+        timeout: secs(2),
+        references: options.references.clone(),
+    };
+    Plan {
+        name: "default".into(),
+        title: "Every strategy in both scopes, hello, 16 and 256 keep-alive connections".into(),
+        varies: "strategy x scope x connections (16: fewer than 256; pools get the server's default workers, one per server CPU)".into(),
+        shows: "what each hand-off costs on tiny jobs, and that a connection-scope pool serves only as many keep-alive connections as it has workers (the rest time out)".into(),
+        cells: spec.expand(),
+    }
+}
+
+impl Scenario {
+    /// The name on the command line and in the `scenario` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::KeepaliveStarvation => "keepalive-starvation",
+            Scenario::Backlog => "backlog",
+            Scenario::IoBound => "io-bound",
+            Scenario::CpuBound => "cpu-bound",
+            Scenario::C10k => "c10k",
+            Scenario::Plaintext => "plaintext",
+        }
+    }
+
+    /// Every scenario, in the order `--help` lists them.
+    pub const ALL: [Scenario; 6] = [
+        Scenario::KeepaliveStarvation,
+        Scenario::Backlog,
+        Scenario::IoBound,
+        Scenario::CpuBound,
+        Scenario::C10k,
+        Scenario::Plaintext,
+    ];
+
+    /// One line for `--help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Scenario::KeepaliveStarvation => {
+                "400 keep-alive connections at 1,000 req/s, 4 workers, every strategy, connection vs request scope (wrk2 -t12 -c400 -R1000)"
+            }
+            Scenario::Backlog => {
+                "40 ms handler, a connection per request, P clients x 160/P requests, backlog 5 vs 1,024: SYN drops and 1 s retransmits"
+            }
+            Scenario::IoBound => {
+                "40 ms blocking handler at concurrency 1-16, 4 workers: throughput vs the linear ideal"
+            }
+            Scenario::CpuBound => {
+                "/spin?us=100 at concurrency 1-64, 64 workers: throughput capped by cores, not threads"
+            }
+            Scenario::C10k => {
+                "10,000 keep-alive connections at 4,000 req/s: peak RSS, threads and errors per strategy and scope"
+            }
+            Scenario::Plaintext => {
+                "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with nginx as reference"
+            }
+        }
+    }
+
+    /// The plan the scenario expands to.
+    pub fn plan(self, options: &PlanOptions) -> Plan {
+        let (title, varies, shows, cells) = match self {
+            Scenario::KeepaliveStarvation => (
+                "Keep-alive starvation: 400 connections at 1,000 req/s, 4 workers",
+                "strategy x scope, at a constant 1,000 requests/s over 400 keep-alive connections (open loop, latency corrected for coordinated omission)",
+                "a connection-scope pool of 4 serves 4 connections; the other 396 wait (read timeouts, reconnects) while a thread per connection or any request-scope strategy answers all 1,000 req/s",
+                keepalive_starvation(options),
+            ),
+            Scenario::Backlog => (
+                "Listen backlog under connection storms: 40 ms handler, 160 requests, a connection each",
+                "P concurrent clients x 160/P requests (P = 1 ... 160), listen backlog 5 vs 1,024, thread-per-task vs a 4-worker pool vs request scope with a 160-worker pool",
+                "a full accept queue drops the SYN and the client retransmits it after ~1 s: time used far above the theoretical minimum, listen overflows and SYN retransmits; a 4-worker pool caps parallelism at 4",
+                backlog(options),
+            ),
+            Scenario::IoBound => (
+                "I/O-bound scaling: a 40 ms blocking handler at concurrency 1-16",
+                "strategy x scope x concurrency (1, 2, 4, 8, 16 keep-alive connections, closed loop); pools have 4 workers",
+                "a blocking handler needs a thread per concurrent request: throughput follows concurrency / 40 ms until the threads run out (4 workers: 100 req/s; inline: 25 req/s)",
+                io_bound(options),
+            ),
+            Scenario::CpuBound => (
+                "CPU-bound work: /spin?us=100 at concurrency 1-64",
+                "strategy x scope x concurrency (1 ... 64 keep-alive connections, closed loop); pools have 64 workers so that none starves",
+                "throughput stops at cores x 10,000 req/s whatever the number of threads; more threads only add latency",
+                cpu_bound(options),
+            ),
+            Scenario::C10k => (
+                "10,000 connections at a low rate",
+                "strategy x scope with 10,000 keep-alive connections sending 4,000 req/s in all (one request per connection every 2.5 s); pools have 4 workers",
+                "memory per connection: a thread stack each in connection scope (thread-per-task), a buffer each in request scope; a connection-scope pool leaves all but 4 connections unserved",
+                c10k(options),
+            ),
+            Scenario::Plaintext => (
+                "Plaintext: hello at 16-1,024 connections, pipelining 1 and 16",
+                "strategy x scope x connections (16, 64, 256, 1,024) x pipeline depth (1, 16), closed loop, as the TechEmpower plaintext test; nginx on the same CPUs as reference",
+                "the cost of each hand-off on the smallest job, against nginx; pipelining amortises the system calls of request scope",
+                plaintext(options),
+            ),
+        };
+        Plan {
+            name: self.name().into(),
+            title: title.into(),
+            varies: varies.into(),
+            shows: shows.into(),
+            cells,
+        }
+    }
+}
+
+fn dispatchlab(strategy: Strategy, scope: Scope, workers: Option<u32>, backlog: u32) -> ServerSpec {
+    ServerSpec {
+        kind: ServerKind::Dispatchlab { strategy, scope },
+        workers,
+        backlog,
+        io_threads: None,
+    }
+}
+
+fn cell(group: String, server: ServerSpec, load: LoadSpec) -> Cell {
+    Cell {
+        group,
+        server,
+        load,
+        ideal_rps: None,
+    }
+}
+
+fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
+    let mut load = LoadSpec::closed(
+        "/",
+        400,
+        options.duration(secs(10), secs(2)),
+        options.warmup(secs(1), ms(500)),
+    );
+    load.rate = Some(1000.0);
+    let group = format!("/ {}", load.label());
+    options
+        .pairs()
+        .into_iter()
+        .map(|(strategy, scope)| {
+            cell(
+                group.clone(),
+                dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG),
+                load.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The backlog scenario's concurrency levels: divisors of the total, as in
+/// the seed experiment.
+pub const BACKLOG_CLIENTS: [u32; 8] = [1, 2, 4, 8, 16, 32, 80, 160];
+/// Requests in total per backlog cell.
+pub const BACKLOG_TOTAL: u32 = 160;
+
+fn backlog(options: &PlanOptions) -> Vec<Cell> {
+    let (total, clients) = if options.quick {
+        (16, vec![1, 16])
+    } else {
+        (BACKLOG_TOTAL, BACKLOG_CLIENTS.to_vec())
+    };
+    // The three designs the seed compared; mutex-queue stands for "a pool"
+    // (always compiled in).
+    let servers = [
+        (Strategy::ThreadPerTask, Scope::Connection, None),
+        (Strategy::MutexQueue, Scope::Connection, Some(4)),
+        (Strategy::MutexQueue, Scope::Request, Some(total)),
+    ];
+    let mut cells = Vec::new();
+    for backlog in [5, 1024] {
+        for &(strategy, scope, workers) in &servers {
+            let server = dispatchlab(strategy, scope, workers, backlog);
+            let mut group = format!("{strategy}/{scope}");
+            if let Some(workers) = workers {
+                group.push_str(&format!(" w={workers}"));
+            }
+            group.push_str(&format!(", backlog {backlog}"));
+            for &p in &clients {
+                let mut load = LoadSpec::closed("/sleep?ms=40", p, secs(if options.quick { 30 } else { 120 }), ms(0));
+                load.mode = ConnectionMode::Close;
+                load.requests_per_connection = Some(u64::from(total / p));
+                load.service_time = Some(ms(40));
+                // SYNs dropped by a full queue come back after 1, 3, 7, 15 s:
+                // slow requests, as in the seed experiment, not errors.
+                load.timeout = secs(60);
+                load.connect_timeout = secs(60);
+                cells.push(cell(group.clone(), server.clone(), load));
+            }
+        }
+    }
+    cells
+}
+
+fn io_bound(options: &PlanOptions) -> Vec<Cell> {
+    let concurrency = options.pick(&[1, 2, 4, 8, 16], &[1, 8]);
+    let mut cells = Vec::new();
+    for &c in &concurrency {
+        let load = LoadSpec::closed(
+            "/sleep?ms=40",
+            c,
+            options.duration(secs(3), secs(1)),
+            options.warmup(ms(500), ms(200)),
+        );
+        let group = format!("/sleep?ms=40 {}", load.label());
+        for (strategy, scope) in options.pairs() {
+            let mut cell = cell(
+                group.clone(),
+                dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG),
+                load.clone(),
+            );
+            cell.ideal_rps = Some(f64::from(c) / 0.040);
+            cells.push(cell);
+        }
+    }
+    cells
+}
+
+fn cpu_bound(options: &PlanOptions) -> Vec<Cell> {
+    let concurrency = options.pick(&[1, 2, 4, 8, 16, 32, 64], &[1, 8]);
+    let workers = concurrency.iter().copied().max().unwrap_or(1);
+    let mut cells = Vec::new();
+    for &c in &concurrency {
+        let load = LoadSpec::closed(
+            "/spin?us=100",
+            c,
+            options.duration(secs(2), ms(500)),
+            options.warmup(ms(500), ms(200)),
+        );
+        let group = format!("/spin?us=100 {}", load.label());
+        for (strategy, scope) in options.pairs() {
+            let mut cell = cell(
+                group.clone(),
+                dispatchlab(strategy, scope, Some(workers), DEFAULT_BACKLOG),
+                load.clone(),
+            );
+            // 100 µs of CPU per request: 10,000 req/s per core, at most one
+            // core per request in flight.
+            cell.ideal_rps = Some(f64::from(c.min(options.server_cpus.max(1))) * 10_000.0);
+            cells.push(cell);
+        }
+    }
+    cells
+}
+
+fn c10k(options: &PlanOptions) -> Vec<Cell> {
+    let (connections, rate) = if options.quick {
+        (1000, 1000.0)
+    } else {
+        (10_000, 4000.0)
+    };
+    // Open loop: connection g opens at g / rate, so the warm-up must cover
+    // connections / rate for every connection to be open when the
+    // measurement starts.
+    let mut load = LoadSpec::closed(
+        "/",
+        connections,
+        options.duration(secs(10), secs(2)),
+        options.warmup(secs(3), ms(1500)),
+    );
+    load.rate = Some(rate);
+    let group = format!("/ {}", load.label());
+    options
+        .pairs()
+        .into_iter()
+        .map(|(strategy, scope)| cell(group.clone(), dispatchlab(strategy, scope, Some(4), 4096), load.clone()))
+        .collect()
+}
+
+fn plaintext(options: &PlanOptions) -> Vec<Cell> {
+    let connections = options.pick(&[16, 64, 256, 1024], &[16, 256]);
+    let mut cells = Vec::new();
+    for pipeline in [1, 16] {
+        for &c in &connections {
+            let mut load = LoadSpec::closed(
+                "/",
+                c,
+                options.duration(secs(2), ms(500)),
+                options.warmup(ms(500), ms(200)),
+            );
+            load.pipeline = pipeline;
+            let group = format!("/ {}", load.label());
+            for (strategy, scope) in options.pairs() {
+                cells.push(cell(
+                    group.clone(),
+                    dispatchlab(strategy, scope, None, DEFAULT_BACKLOG),
+                    load.clone(),
+                ));
+            }
+            for &reference in &options.references {
+                let server = ServerSpec {
+                    kind: ServerKind::Reference(reference),
+                    workers: None,
+                    backlog: DEFAULT_BACKLOG,
+                    io_threads: None,
+                };
+                cells.push(cell(group.clone(), server, load.clone()));
+            }
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            server_cpus: 1,
+            references: vec![Reference::Nginx],
+            ..PlanOptions::default()
+        }
+    }
+
+    fn pairs() -> usize {
+        server_pairs(Strategy::ALL, &Scope::ALL).len()
+    }
+
+    fn servers(cells: &[Cell]) -> Vec<String> {
+        let mut labels: Vec<String> = cells.iter().map(|c| c.server.kind.label()).collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
+    #[test]
+    fn default_run_is_every_pair_at_16_and_256_plus_references() {
+        let plan = default_plan(&options());
+        assert_eq!(plan.cells.len(), (pairs() + 1) * 2);
+        assert!(
+            plan.cells
+                .iter()
+                .all(|c| c.load.workload == "/" && c.server.workers.is_none())
+        );
+        // Long enough for a starved connection's 2 s read timeout to fire
+        // inside the measurement.
+        let load = &plan.cells[0].load;
+        assert!(load.warmup + load.duration > load.timeout);
+    }
+
+    #[test]
+    fn keepalive_starvation_is_the_seed_run() {
+        let plan = Scenario::KeepaliveStarvation.plan(&options());
+        assert_eq!(plan.cells.len(), pairs());
+        for cell in &plan.cells {
+            assert_eq!(
+                (cell.load.connections, cell.load.rate, cell.server.workers),
+                (400, Some(1000.0), Some(4))
+            );
+            assert_eq!(cell.load.mode, ConnectionMode::KeepAlive);
+        }
+        let scopes: Vec<&str> = plan.cells.iter().map(|c| c.server.kind.scope_name()).collect();
+        assert!(scopes.contains(&"connection") && scopes.contains(&"request"));
+    }
+
+    #[test]
+    fn backlog_is_p_clients_times_160_over_p_at_two_backlogs() {
+        let plan = Scenario::Backlog.plan(&options());
+        assert_eq!(plan.cells.len(), 2 * 3 * BACKLOG_CLIENTS.len());
+        for cell in &plan.cells {
+            let load = &cell.load;
+            assert_eq!(load.mode, ConnectionMode::Close);
+            assert_eq!(
+                u64::from(load.connections) * load.requests_per_connection.unwrap(),
+                u64::from(BACKLOG_TOTAL)
+            );
+            assert_eq!(load.service_time, Some(Duration::from_millis(40)));
+            assert_eq!(load.workload, "/sleep?ms=40");
+            assert!(
+                load.timeout >= Duration::from_secs(30),
+                "SYN retransmits must show as latency"
+            );
+            assert!(load.warmup.is_zero());
+        }
+        let backlogs: Vec<u32> = plan.cells.iter().map(|c| c.server.backlog).collect();
+        assert!(backlogs.contains(&5) && backlogs.contains(&1024));
+        assert_eq!(servers(&plan.cells).len(), 3);
+        let pool = plan
+            .cells
+            .iter()
+            .find(|c| c.server.kind.scope_name() == "connection" && c.server.workers == Some(4));
+        assert!(pool.is_some(), "the 4-worker pool");
+    }
+
+    #[test]
+    fn io_bound_has_the_linear_ideal() {
+        let plan = Scenario::IoBound.plan(&options());
+        assert_eq!(plan.cells.len(), 5 * pairs());
+        for cell in &plan.cells {
+            let ideal = cell.ideal_rps.unwrap();
+            assert!((ideal - f64::from(cell.load.connections) / 0.040).abs() < 1e-9);
+            assert_eq!(cell.server.workers, Some(4));
+        }
+    }
+
+    #[test]
+    fn cpu_bound_is_capped_by_the_server_cores() {
+        let plan = Scenario::CpuBound.plan(&PlanOptions {
+            server_cpus: 2,
+            ..options()
+        });
+        assert_eq!(plan.cells.len(), 7 * pairs());
+        let at = |c: u32| plan.cells.iter().find(|x| x.load.connections == c).unwrap().ideal_rps;
+        assert_eq!((at(1), at(2), at(64)), (Some(10_000.0), Some(20_000.0), Some(20_000.0)));
+        assert!(plan.cells.iter().all(|c| c.server.workers == Some(64)));
+    }
+
+    #[test]
+    fn c10k_opens_every_connection_before_measuring() {
+        let plan = Scenario::C10k.plan(&options());
+        assert_eq!(plan.cells.len(), pairs());
+        for cell in &plan.cells {
+            let load = &cell.load;
+            assert_eq!(load.connections, 10_000);
+            let opening = f64::from(load.connections) / load.rate.unwrap();
+            assert!(load.warmup.as_secs_f64() >= opening);
+            assert!(cell.server.backlog >= 4096);
+        }
+    }
+
+    #[test]
+    fn plaintext_has_both_depths_and_a_reference_per_point() {
+        let plan = Scenario::Plaintext.plan(&options());
+        assert_eq!(plan.cells.len(), 2 * 4 * (pairs() + 1));
+        let references = plan.cells.iter().filter(|c| c.is_reference()).count();
+        assert_eq!(references, 8);
+        let depths: Vec<u32> = plan.cells.iter().map(|c| c.load.pipeline).collect();
+        assert!(depths.contains(&1) && depths.contains(&16));
+        let mut groups: Vec<&str> = plan.cells.iter().map(|c| c.group.as_str()).collect();
+        groups.dedup();
+        assert_eq!(groups.len(), 8, "one table per load point: {groups:?}");
+    }
+
+    #[test]
+    fn strategy_filters_and_quick_mode_shrink_every_scenario() {
+        let narrow = PlanOptions {
+            quick: true,
+            strategies: vec![Strategy::ThreadPerTask],
+            scopes: vec![Scope::Request],
+            ..options()
+        };
+        for scenario in Scenario::ALL {
+            let full = scenario.plan(&options());
+            let quick = scenario.plan(&narrow);
+            assert!(!quick.cells.is_empty(), "{}", scenario.name());
+            assert!(quick.cells.len() < full.cells.len(), "{}", scenario.name());
+            let total = |plan: &Plan| plan.cells.iter().map(Cell::estimate).sum::<Duration>();
+            assert!(total(&quick) < total(&full), "{}", scenario.name());
+        }
+    }
+
+    #[test]
+    fn names_match_the_command_line() {
+        for scenario in Scenario::ALL {
+            let value = scenario.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), scenario.name());
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! `dispatchlab compare` end to end, as a user runs it: the real binary,
+//! real server child processes, real sockets, on a tiny matrix (two
+//! strategies, one short run each).
+//!
+//! Checked: the files exist; `runs.csv` parses, and its header is exactly the
+//! column list documented in `results/README.md` (so docs and code cannot
+//! drift); every row has requests and the resource columns; every server
+//! child the runner started (pids from `servers.log`) is gone; a server that
+//! cannot start fails its row and the exit status, and the run goes on.
+//! Bounded in time; no absolute-time assertion.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dispatchlab::results::{RunRow, read_csv};
+
+/// The longest a tiny comparison may take before the test gives up (a
+/// loaded CI machine is slow; the runs themselves take about a second).
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A result directory removed when the test ends.
+struct OutDir(PathBuf);
+
+impl OutDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dispatchlab-compare-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `dispatchlab compare ARGS`, killing it if it overruns [`LIMIT`].
+fn compare(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
+        .arg("compare")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dispatchlab compare");
+    let deadline = Instant::now() + LIMIT;
+    while child.try_wait().expect("wait for compare").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect output");
+            panic!(
+                "compare did not finish within {LIMIT:?}:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The column names documented in results/README.md, in order.
+fn documented_columns() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("results/README.md"))
+        .expect("results/README.md documents the columns");
+    let start = readme.find("<!-- columns: begin -->").expect("begin marker");
+    let end = readme.find("<!-- columns: end -->").expect("end marker");
+    readme[start..end]
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The pids `servers.log` names (`pid N: command`).
+fn server_pids(dir: &Path) -> Vec<u32> {
+    let log = std::fs::read_to_string(dir.join("servers.log")).expect("servers.log");
+    log.lines()
+        .filter_map(|line| line.strip_prefix("pid ")?.split(':').next()?.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` is still a `dispatchlab serve` process.
+fn is_running_server(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        args.iter().any(|a| a.ends_with(b"dispatchlab")) && args.contains(&&b"serve"[..])
+    })
+}
+
+#[test]
+fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
+    let out = OutDir::new("tiny");
+    let output = compare(&[
+        "--strategies",
+        "thread-per-task,mutex-queue",
+        "--scopes",
+        "request",
+        "--connections",
+        "4",
+        "--duration",
+        "400ms",
+        "--warmup",
+        "100ms",
+        "--no-reference",
+        "--out",
+        out.0.to_str().expect("UTF-8 temp path"),
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "compare failed:\n{stdout}\n{stderr}");
+
+    for file in ["runs.csv", "runs.json", "summary.md", "servers.log"] {
+        assert!(out.0.join(file).is_file(), "{file} missing; stdout:\n{stdout}");
+    }
+    let hgrm: Vec<_> = std::fs::read_dir(out.0.join("hgrm"))
+        .expect("hgrm directory")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "hgrm"))
+        .collect();
+    assert_eq!(hgrm.len(), 2, "one .hgrm per run");
+
+    // The CSV header is the documented column list.
+    let csv_text = std::fs::read_to_string(out.0.join("runs.csv")).expect("runs.csv");
+    let header: Vec<String> = csv_text
+        .lines()
+        .next()
+        .expect("header line")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, documented_columns(), "results/README.md and RunRow disagree");
+
+    let rows: Vec<RunRow> = read_csv(&out.0.join("runs.csv")).expect("runs.csv parses as RunRow");
+    assert_eq!(rows.len(), 2);
+    let mut strategies: Vec<&str> = rows.iter().map(|r| r.strategy.as_str()).collect();
+    strategies.sort_unstable();
+    assert_eq!(strategies, ["mutex-queue", "thread-per-task"]);
+    for row in &rows {
+        let what = format!("{} / {}", row.strategy, row.scope);
+        assert_eq!(row.outcome, "ok", "{what}");
+        assert_eq!((row.scope.as_str(), row.connections), ("request", 4), "{what}");
+        assert!(row.requests > 0 && row.rps > 0.0, "{what}: no requests");
+        assert!(row.server_peak_rss_kib.is_some_and(|kib| kib > 0), "{what}: RSS");
+        assert!(row.server_peak_threads.is_some_and(|n| n >= 2), "{what}: threads");
+        assert!(row.server_cpu_s.is_some(), "{what}: CPU seconds");
+        assert!(row.latency_p99_us.is_some(), "{what}: latency");
+        assert!(row.server_command.contains(" serve "), "{what}: {}", row.server_command);
+        assert!(row.command.contains("compare"), "{what}: {}", row.command);
+        assert!(!row.git_rev.is_empty() && row.rustc.starts_with("rustc ") && row.cpus >= 1);
+        if row.cpus >= 2 {
+            assert!(
+                !row.server_cpus.is_empty() && !row.load_cpus.is_empty(),
+                "{what}: pinned"
+            );
+            assert_ne!(row.server_cpus, row.load_cpus);
+        }
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.0.join("runs.json")).expect("runs.json"))
+            .expect("runs.json parses");
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(2));
+    for key in ["command", "rustc", "git_rev", "kernel", "cpus"] {
+        assert!(!json["header"][key].is_null(), "runs.json header lacks {key}");
+    }
+    let summary = std::fs::read_to_string(out.0.join("summary.md")).expect("summary.md");
+    assert!(
+        summary.contains("mutex-queue/request") && summary.contains("rustc"),
+        "{summary}"
+    );
+    assert!(
+        stdout.contains("req/s") && stdout.contains("thread-per-task/request"),
+        "{stdout}"
+    );
+
+    let pids = server_pids(&out.0);
+    assert_eq!(pids.len(), 2, "servers.log names each child");
+    for pid in pids {
+        assert!(!is_running_server(pid), "server child {pid} is still running");
+    }
+}
+
+#[test]
+fn a_server_that_cannot_start_fails_its_row_and_the_exit_status() {
+    let out = OutDir::new("failing");
+    // 0 workers: `serve` refuses to start, before announcing its address.
+    let output = compare(&[
+        "--strategies",
+        "mutex-queue",
+        "--scopes",
+        "connection,request",
+        "--connections",
+        "2",
+        "--workers",
+        "0",
+        "--duration",
+        "200ms",
+        "--no-reference",
+        "--out",
+        out.0.to_str().expect("UTF-8 temp path"),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 of 2 runs failed"), "{stderr}");
+    let rows = read_csv(&out.0.join("runs.csv")).expect("runs.csv is written all the same");
+    assert_eq!(rows.len(), 2, "the run goes on after a failed row");
+    for row in &rows {
+        assert!(row.outcome.contains("failed to start"), "{}", row.outcome);
+        assert_eq!(row.requests, 0);
+    }
+    let log = std::fs::read_to_string(out.0.join("servers.log")).expect("servers.log");
+    assert!(log.contains("--workers"), "the server's own error is kept: {log}");
+}
+
+#[test]
+fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
+    let output = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
+        .args(["compare", "--help"])
+        .output()
+        .expect("compare --help");
+    let help = text(&output.stdout);
+    for scenario in [
+        "keepalive-starvation",
+        "backlog",
+        "io-bound",
+        "cpu-bound",
+        "c10k",
+        "plaintext",
+    ] {
+        assert!(help.contains(scenario), "--help lacks {scenario}");
+    }
+    for flag in [
+        "--server-cpus",
+        "--load-cpus",
+        "--no-pin",
+        "--out",
+        "--quick",
+        "--duration",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let output = compare(&["--scenario", "backlog", "--dry-run"]);
+    let plan = text(&output.stdout);
+    assert!(output.status.success(), "{plan}");
+    assert!(plan.contains("48 runs") && plan.contains("backlog=5"), "{plan}");
+}
