@@ -52,7 +52,7 @@ mod scenario;
 
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -512,11 +512,23 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         }
     }
     let log_path = dir.join("servers.log");
-    let log = OpenOptions::new()
+    let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(io_error(log_path.display().to_string()))?;
+    writeln!(
+        log,
+        "# dispatchlab compare, {started}: {command}\n# {} ({} CPUs, kernel {}), {}, git {}; server CPUs {}, load CPUs {}",
+        machine.host,
+        machine.cpus,
+        machine.kernel,
+        machine.rustc,
+        machine.git_rev,
+        server_cpus.as_ref().map_or("-".into(), ToString::to_string),
+        load_cpus.as_ref().map_or("-".into(), ToString::to_string),
+    )
+    .map_err(io_error(log_path.display().to_string()))?;
     let exe = std::env::current_exe().map_err(|err| {
         CompareError::Invalid(format!("cannot find this program's executable to start servers: {err}"))
     })?;
