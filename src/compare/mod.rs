@@ -24,7 +24,7 @@
 //! `--no-pin` change that.
 //!
 //! Results go to `results/<timestamp>/` (or `--out DIR`): `runs.csv`,
-//! `runs.json`, `hgrm/<run>.hgrm`, `summary.md` and `servers.log`; the
+//! `runs.json`, `hgrm/NNN-<run>.hgrm`, `summary.md` and `servers.log`; the
 //! ranking tables are printed on standard output. Every file records the
 //! machine, the build and the exact command.
 //!
@@ -131,7 +131,7 @@ pub struct CompareArgs {
     /// Warm-up per run, discarded [default: 300ms; scenarios have their own].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Directory for the result files [default: results/<timestamp> under the
+    /// Directory for the result files [default: results/TIMESTAMP under the
     /// current directory].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
