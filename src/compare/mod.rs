@@ -24,7 +24,7 @@
 //! `--no-pin` change that.
 //!
 //! Results go to `results/<timestamp>/` (or `--out DIR`): `runs.csv`,
-//! `runs.json`, `hgrm/<run>.hgrm`, `summary.md` and `servers.log`; the
+//! `runs.json`, `hgrm/NNN-<run>.hgrm`, `summary.md` and `servers.log`; the
 //! ranking tables are printed on standard output. Every file records the
 //! machine, the build and the exact command.
 //!
@@ -52,7 +52,7 @@ mod scenario;
 
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +131,7 @@ pub struct CompareArgs {
     /// Warm-up per run, discarded [default: 300ms; scenarios have their own].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Directory for the result files [default: results/<timestamp> under the
+    /// Directory for the result files [default: results/TIMESTAMP under the
     /// current directory].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -512,11 +512,23 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         }
     }
     let log_path = dir.join("servers.log");
-    let log = OpenOptions::new()
+    let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(io_error(log_path.display().to_string()))?;
+    writeln!(
+        log,
+        "# dispatchlab compare, {started}: {command}\n# {} ({} CPUs, kernel {}), {}, git {}; server CPUs {}, load CPUs {}",
+        machine.host,
+        machine.cpus,
+        machine.kernel,
+        machine.rustc,
+        machine.git_rev,
+        server_cpus.as_ref().map_or("-".into(), ToString::to_string),
+        load_cpus.as_ref().map_or("-".into(), ToString::to_string),
+    )
+    .map_err(io_error(log_path.display().to_string()))?;
     let exe = std::env::current_exe().map_err(|err| {
         CompareError::Invalid(format!("cannot find this program's executable to start servers: {err}"))
     })?;

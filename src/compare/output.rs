@@ -422,8 +422,14 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
     let starved: Vec<&Measured> = measured
         .iter()
         .filter(|m| {
+            // Starvation needs keep-alive connections (a connection per
+            // request is one job of one request) and a bounded pool.
             let r = &m.row;
-            r.scope == "connection" && r.errors_read_timeout > 0 && r.workers.is_some_and(|w| w < r.connections)
+            r.scope == "connection"
+                && r.connection_mode == "keepalive"
+                && r.strategy != "thread-per-task"
+                && r.errors_read_timeout > 0
+                && r.workers.is_some_and(|w| w < r.connections)
         })
         .collect();
     if let Some(first) = starved.first() {
@@ -442,6 +448,7 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
         .filter(|m| {
             let (cell, r) = (&m.cell, &m.row);
             r.scope == "connection"
+                && r.connection_mode == "keepalive"
                 && r.workers.is_some_and(|w| w < r.connections)
                 && r.strategy != "thread-per-task"
                 && cell.load.requests_per_connection.is_none()
@@ -563,6 +570,7 @@ mod tests {
                 scope: scope.name().into(),
                 workers: Some(1),
                 connections: 256,
+                connection_mode: "keepalive".into(),
                 rps,
                 errors_read_timeout: timeouts,
                 errors_total: timeouts,

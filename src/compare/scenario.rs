@@ -385,13 +385,15 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
         (10_000, 4000.0)
     };
     // Open loop: connection g opens at g / rate, so the warm-up must cover
-    // connections / rate for every connection to be open when the
-    // measurement starts.
+    // connections / rate (2.5 s) for every connection to be open when the
+    // measurement starts, and the server must have taken them all in: a
+    // thread per connection needs 10,000 thread spawns, several seconds on a
+    // busy 2-CPU machine, during which requests wait in the accept queue.
     let mut load = LoadSpec::closed(
         "/",
         connections,
         options.duration(secs(10), secs(2)),
-        options.warmup(secs(3), ms(1500)),
+        options.warmup(secs(8), ms(1500)),
     );
     load.rate = Some(rate);
     let group = format!("/ {}", load.label());
