@@ -68,20 +68,33 @@ fn one_cell_writes_a_runner_row() {
     let mut runner_header = Vec::new();
     write_csv(&mut runner_header, &[RunRow::default()]).expect("serialise a row");
     let runner_header = String::from_utf8(runner_header).expect("CSV is UTF-8");
-    assert_eq!(text.lines().next(), runner_header.lines().next(), "the header must be the runner's");
+    assert_eq!(
+        text.lines().next(),
+        runner_header.lines().next(),
+        "the header must be the runner's"
+    );
 
     let rows = read_csv(&csv_path).expect("runs.csv parses as RunRow");
     assert_eq!(rows.len(), 1, "{text}");
     let row = &rows[0];
     assert_eq!(row.outcome, "ok", "{row:?}");
-    assert_eq!((row.load_tool.as_str(), row.strategy.as_str(), row.scope.as_str()), ("wrk", "inline", "request"));
-    assert_eq!((row.connections, row.pipeline, row.connection_mode.as_str()), (4, 1, "keepalive"));
+    assert_eq!(
+        (row.load_tool.as_str(), row.strategy.as_str(), row.scope.as_str()),
+        ("wrk", "inline", "request")
+    );
+    assert_eq!(
+        (row.connections, row.pipeline, row.connection_mode.as_str()),
+        (4, 1, "keepalive")
+    );
     assert!(row.requests > 0 && row.rps > 0.0, "{row:?}");
     assert_eq!(row.errors_total, 0, "{row:?}");
     assert!(row.latency_p50_us.is_some_and(|p50| p50 > 0.0), "{row:?}");
     assert!(row.server_peak_rss_kib.is_some_and(|kib| kib > 0), "{row:?}");
     assert!(row.server_peak_threads.is_some_and(|threads| threads >= 1), "{row:?}");
-    assert!(row.command.contains("wrk") && row.server_command.contains("serve"), "{row:?}");
+    assert!(
+        row.command.contains("wrk") && row.server_command.contains("serve"),
+        "{row:?}"
+    );
 
     let hgrm = std::fs::read_dir(out.join("hgrm"))
         .expect("hgrm directory")
@@ -89,6 +102,9 @@ fn one_cell_writes_a_runner_row() {
         .next()
         .expect("one .hgrm file");
     let spectrum = std::fs::read_to_string(hgrm.path()).expect("read the .hgrm file");
-    assert!(spectrum.contains(" 1.000000000000 "), "the spectrum reaches 100 %:\n{spectrum}");
+    assert!(
+        spectrum.contains(" 1.000000000000 "),
+        "the spectrum reaches 100 %:\n{spectrum}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

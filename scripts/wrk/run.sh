@@ -20,9 +20,9 @@ repo="$(cd "$here/../.." && pwd)"
 bin="$repo/target/release/dispatchlab"
 strategies=""
 scopes="connection,request"
-connections="1,16,64,256"
-duration="3s"
-warmup="1s"
+connections=""
+duration=""
+warmup=""
 workload="/"
 workers=""
 load_threads=""
@@ -50,7 +50,7 @@ Options:
   -t, --threads N     wrk threads [default: one per load CPU, at most the connections]
   --timeout D         wrk's request timeout [default: 2s]
   --close             send `Connection: close`: a new connection per request
-  --quick             a smoke run: 16 connections, 1 s, no warm-up (numbers not for reading)
+  --quick             a smoke run: defaults of 16 connections, 1 s, no warm-up (numbers not for reading)
   --out DIR           result directory [default: results/wrk-TIMESTAMP]
   --bin PATH          the dispatchlab binary [default: target/release/dispatchlab]
   -h, --help          this help
@@ -86,10 +86,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# --quick changes only the defaults: -c, -d and --warmup still apply.
 if [ "$quick" = 1 ]; then
-  connections="16"
-  duration="1s"
-  warmup="0"
+  : "${connections:=16}" "${duration:=1s}" "${warmup:=0}"
+else
+  : "${connections:=1,16,64,256}" "${duration:=3s}" "${warmup:=1s}"
 fi
 
 command -v wrk >/dev/null 2>&1 || die "wrk is not installed. Install it with 'sudo apt-get install wrk' (Debian/Ubuntu), 'sudo dnf install wrk' (Fedora), 'brew install wrk' (macOS), or build it from https://github.com/wg/wrk"
