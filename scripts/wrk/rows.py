@@ -36,6 +36,12 @@ NETSTAT_FIELDS = {
     "ListenDrops": "listen_drops",
     "TCPSynRetrans": "syn_retransmits",
 }
+# The columns that are never empty (plain numbers in the Rust `RunRow`).
+COUNT_COLUMNS = (
+    "duration_s", "requests", "bytes", "errors_connect_refused", "errors_connect_timeout", "errors_reset",
+    "errors_read_timeout", "errors_bad_status", "errors_protocol", "errors_total", "reconnects", "rps",
+    "errors_other",
+)
 SAMPLE_EVERY_S = 0.1
 SAMPLE_AT_MOST_S = 3600.0
 
@@ -212,6 +218,8 @@ def row(args):
     values = dict(context)
     wrk = wrk_report(options["wrk"])
     if wrk is None:
+        # As the runner writes a failed row: the count columns 0, the rest empty.
+        values.update({column: 0 for column in COUNT_COLUMNS})
         values.setdefault("outcome", "load error: wrk printed no report (see its output beside the CSV)")
     else:
         server = json.loads(Path(options["sample"]).read_text()) if Path(options["sample"]).exists() else {}

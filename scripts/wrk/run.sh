@@ -237,12 +237,14 @@ for strategy in ${strategies//,/ }; do
       [ -f "$scratch/sample.json" ] || echo '{}' >"$scratch/sample.json"
       announced_workers="$(grep -o 'workers [0-9]*' <<<"${announced:-}" | awk '{print $2}' || true)"
       announced_backlog="$(grep -o 'backlog [0-9]*' <<<"${announced:-}" | awk '{print $2}' || true)"
+      printf -v load_line '%q ' "${pin_load[@]}" "${wrk_cmd[@]}"
+      printf -v serve_line '%q ' "${pin_server[@]}" "${serve[@]}"
       if ! python3 "$here/rows.py" row --csv "$csv" --wrk "$wrk_out" --sample "$scratch/sample.json" \
         --hgrm "$out/hgrm/$cell.hgrm" --label "$strategy/$scope c=$conns" "${context[@]}" "${outcome[@]}" \
         "run_id=$run_id" "timestamp=$timestamp" "strategy=$strategy" "scope=$scope" \
         "workers=$announced_workers" "io_threads=1" "backlog=$announced_backlog" \
         "connections=$conns" "load_threads=$threads" \
-        "command=${pin_load[*]} ${wrk_cmd[*]}" "server_command=${pin_server[*]} ${serve[*]}"; then
+        "command=${load_line% }" "server_command=${serve_line% }"; then
         failed=$((failed + 1))
       fi
       rm -f "$scratch/sample.json"
