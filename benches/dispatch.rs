@@ -10,7 +10,8 @@
 //!
 //! Floors sit in the same groups: `inline` (no hand-off at all),
 //! `floor-channel` (a bare `crossbeam-channel` to one thread that runs the
-//! job) and `floor-spawn` (a bare `std::thread::spawn` + `join`).
+//! job; in `round_trip`, `burst` and `spin`) and `floor-spawn` (a bare
+//! `std::thread::spawn` + `join` per job; in `round_trip` and `burst`).
 //! `round_trip` and `burst` also measure `work-stealing` with other
 //! `idle_spin` values and wake policies: those are the tuning questions of
 //! `src/dispatch/work_stealing/README.md`.
@@ -25,7 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    measurement::WallTime,
 };
 use crossbeam_channel::{Receiver, Sender};
 use dispatchlab::dispatch::DispatchConfig;
@@ -300,6 +302,16 @@ fn burst(c: &mut Criterion) {
             done.wait();
         })
     });
+    // Tens of milliseconds an iteration: the same count in every sample.
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function(BenchmarkId::new("floor-spawn", &parameter), |b| {
+        b.iter(|| {
+            let threads: Vec<_> = (0..BURST).map(|_| thread::spawn(|| black_box(()))).collect();
+            for thread in threads {
+                thread.join().expect("the floor thread does nothing");
+            }
+        })
+    });
     group.finish();
 }
 
@@ -343,6 +355,19 @@ fn spin(c: &mut Criterion) {
                 pool.shutdown();
             }
         }
+        let floor = ChannelFloor::start();
+        group.bench_function(BenchmarkId::new("floor-channel", format!("{micros}us-1w")), |b| {
+            b.iter(|| {
+                done.arm(batch);
+                for _ in 0..batch {
+                    floor.send(Box::new(move || {
+                        busy(iterations);
+                        done.tick();
+                    }));
+                }
+                done.wait();
+            })
+        });
     }
     group.finish();
 }
