@@ -48,6 +48,40 @@ fn pipelined_requests_are_answered_in_order() {
     }
 }
 
+/// A pipeline longer than request scope's per-connection limit (64 in
+/// flight) is decoded in rounds as answers leave. No round may wait for a
+/// timer. A loop that slept until its next timeout sweep between rounds took
+/// 250 ms per round (2.25 s here); the bound is relative to the same number
+/// of requests sent one round trip at a time on the same server, with room
+/// for strategies that are slower when 64 jobs arrive at once (a thread per
+/// request: about 2x).
+#[test]
+fn a_pipeline_longer_than_the_in_flight_limit_is_not_held_back() {
+    const REQUESTS: usize = 10 * 64;
+    let burst: String = (0..REQUESTS).map(|_| "GET / HTTP/1.1\r\nHost: t\r\n\r\n").collect();
+    for (strategy, scope) in matrix() {
+        let server = start(strategy, scope);
+        let mut client = Client::connect(server.local_addr());
+        let started = std::time::Instant::now();
+        for _ in 0..REQUESTS {
+            assert_eq!(client.get("/").status, 200, "{strategy}/{scope}");
+        }
+        let one_at_a_time = started.elapsed();
+
+        let started = std::time::Instant::now();
+        client.send(burst.as_bytes());
+        for n in 0..REQUESTS {
+            assert_eq!(client.read_response().status, 200, "{strategy}/{scope}: response {n}");
+        }
+        let pipelined = started.elapsed();
+        assert!(
+            pipelined < 4 * one_at_a_time,
+            "{strategy}/{scope}: {REQUESTS} pipelined requests took {pipelined:?}, \
+             {REQUESTS} round trips {one_at_a_time:?}: a pipeline round waited for a timer"
+        );
+    }
+}
+
 #[test]
 fn connection_close_is_honoured() {
     for (strategy, scope) in matrix() {

@@ -8,7 +8,8 @@
 //!   Until the loop drains the queue, later pushes know it will see them.
 //! * **Own thread**: a job that ran on the loop's own thread (the `inline`
 //!   strategy, or any strategy that happens to run a job on the caller) does
-//!   not wake it: the loop drains the queue after every batch of events.
+//!   not wake it: the loop drains the queue after every batch of events,
+//!   and does not wait in its next poll while anything is still queued.
 //!
 //! Both rules hold for every strategy alike; neither is a special case.
 
@@ -71,6 +72,11 @@ impl Completions {
             // A failed wake (eventfd full) still leaves the loop readable.
             let _ = self.waker.wake();
         }
+    }
+
+    /// Whether completions are waiting to be taken.
+    pub(super) fn has_queued(&self) -> bool {
+        !self.queue.lock().is_empty()
     }
 
     /// Takes every queued completion, leaving `spare` (an empty vector with

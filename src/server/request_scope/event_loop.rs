@@ -10,6 +10,11 @@
 //! 5. resumes connections that waited for in-flight capacity;
 //! 6. every sweep interval, enforces the timeouts.
 //!
+//! Step 4 can itself produce answers: a connection whose pipeline was held at
+//! its limit decodes again once answers leave, and an `inline` job answers
+//! at once. The next turn then polls without waiting, so those answers go
+//! out at once and other connections' events are still seen in between.
+//!
 //! Reads land in one buffer shared by the loop's connections and requests
 //! are decoded straight out of it; only the bytes of a partial request are
 //! copied into the connection. An idle connection holds no buffer.
@@ -187,7 +192,16 @@ impl EventLoop {
         }
     }
 
+    /// How long the next poll may wait: until the next sweep or accept
+    /// retry, or not at all while answers are queued. Those can only be
+    /// answers this thread produced itself after it last drained the queue
+    /// (an `inline` job, run while a connection resumed its pipeline): a
+    /// push from another thread wakes the loop, a push from the loop's own
+    /// thread does not (see `completions`).
     fn timeout(&self) -> Duration {
+        if self.completions.has_queued() {
+            return Duration::ZERO;
+        }
         let now = Instant::now();
         let mut until = self.next_sweep;
         if let Some(paused) = self.accept_paused_until {
