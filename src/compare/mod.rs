@@ -150,7 +150,8 @@ pub struct CompareArgs {
     /// Load-generator threads [default: one per load CPU].
     #[arg(long, value_name = "N")]
     pub load_threads: Option<u32>,
-    /// Leave out the reference server (nginx) even where it is installed.
+    /// Leave out the reference server (nginx) even where it is installed
+    /// (tokio is a `--strategies` choice instead).
     #[arg(long)]
     pub no_reference: bool,
     /// Print the plan (every run, the estimated time) and exit.
