@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Serves every compiled-in strategy in both scopes and checks that real
+# Serves every compiled-in strategy in both scopes (and each reference
+# server, such as tokio, in its own scope) and checks that real
 # clients get correct answers: curl, Python's http.client (keep-alive and
 # HTTP/1.0), ab -k, httperf and wrk. Loopback only; each check is bounded.
 #
@@ -24,7 +25,8 @@ trap cleanup EXIT
 
 start_server() {
   local out; out=$(mktemp)
-  "$bin" serve --addr 127.0.0.1:0 --strategy "$1" --scope "$2" --workers "$workers" >"$out" 2>/dev/null &
+  # $2 empty: a reference server, which takes no --scope.
+  "$bin" serve --addr 127.0.0.1:0 --strategy "$1" ${2:+--scope "$2"} --workers "$workers" >"$out" 2>/dev/null &
   server_pid=$!
   for _ in $(seq 100); do
     addr=$(grep -o 'http://[0-9.:]*' "$out" | head -1 | sed 's#http://##') && [ -n "$addr" ] && break
@@ -93,10 +95,14 @@ check_wrk() {
   grep -q "Requests/sec" <<<"$report" || fail "wrk: no result"
 }
 
+# A reference server (tokio) has its own scope: one run, without --scope.
+references=$("$bin" strategies | awk '/reference server/ {print $1}')
+scopes_of() { if grep -qx "$1" <<<"$references"; then echo own; else echo connection request; fi; }
 for strategy in $("$bin" strategies | awk '{print $1}'); do
-  for scope in connection request; do
+  for scope in $(scopes_of "$strategy"); do
+    [ "$scope" = own ] && scope=
     [ "$strategy" = inline ] && [ "$scope" = connection ] && continue
-    label="$strategy/$scope"
+    label="$strategy${scope:+/$scope}"
     start_server "$strategy" "$scope" || continue
     check_curl; check_python; check_ab; check_httperf; check_wrk
     stop_server

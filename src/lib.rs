@@ -14,7 +14,7 @@
 //! | [`dispatch`] | the [`Dispatcher`] trait and one module per strategy |
 //! | [`http`] | request parsing, limits, keep-alive rules, response encoding |
 //! | [`workload`] | the routes every strategy serves (`/`, `/sleep`, `/spin`, `/bytes`, `/metrics`) |
-//! | [`server`] | listener, the two dispatch scopes, shutdown, stats |
+//! | [`server`] | listener, the two dispatch scopes, the tokio reference server, shutdown, stats |
 //! | [`load`] | the load generator: connections, schedules, histograms, reports |
 //! | [`compare`] | the runner: server child processes, CPU pinning, `/proc` sampling, result files |
 //! | [`results`] | the result schema every measuring tool writes (one row per run) |

@@ -3,10 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dispatchlab::Strategy;
 use dispatchlab::compare::{self, CompareArgs};
 use dispatchlab::load::{self, LoadArgs};
-use dispatchlab::server::{self, ServeArgs};
+use dispatchlab::server::{self, Engine, ServeArgs};
 
 /// Measures how a server should hand work to threads.
 #[derive(Debug, Parser)]
@@ -35,7 +34,9 @@ enum Command {
     /// writes runs.csv, runs.json, .hgrm files and summary.md under
     /// results/<timestamp>/.
     Compare(Box<CompareArgs>),
-    /// List the compiled-in strategies, one per line: name, then what a dispatch does.
+    /// List the compiled-in strategies, one per line: name, then what a
+    /// dispatch does; then the reference servers (tokio), which are not
+    /// dispatchers but are chosen with the same --strategy flag.
     Strategies,
 }
 
@@ -80,8 +81,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Strategies => {
-            for strategy in Strategy::ALL {
-                println!("{:<16} {}", strategy.name(), strategy.description());
+            for engine in Engine::all() {
+                println!("{:<16} {}", engine.name(), engine.description());
             }
             ExitCode::SUCCESS
         }

@@ -3,7 +3,7 @@
 //! | route | what it costs the thread that runs it |
 //! |---|---|
 //! | `GET /` | nothing: `Hello, World!` (the plaintext benchmark) |
-//! | `GET /sleep?ms=N` | blocks N ms (I/O-bound work), N ≤ 10,000 |
+//! | `GET /sleep?ms=N` | waits N ms (I/O-bound work: the thread blocks, a task awaits), N ≤ 10,000 |
 //! | `GET /spin?us=N` | N µs of *CPU time* in a busy loop (CPU-bound work), N ≤ 1,000,000 |
 //! | `GET /bytes?n=N` | an N-byte body (payload size), N ≤ 1 MiB |
 //! | `GET /metrics` | the server's counters in Prometheus text format |
@@ -11,6 +11,13 @@
 //! `HEAD` and `POST` are answered like `GET` (HEAD without the body); other
 //! methods get 405, other paths 404, a missing or out-of-range parameter 400
 //! (the connection stays open: the request was valid HTTP).
+//!
+//! A handler says how long its answer must wait instead of waiting itself
+//! ([`Reply::After`]): `/sleep` is the one route that waits. The blocking
+//! servers wait with `thread::sleep` on the thread that runs the job
+//! ([`Reply::wait_blocking`]); the tokio reference server awaits its timer.
+//! Every server runs the same route code, so a route costs the same work
+//! everywhere and only how the wait is spent differs.
 //!
 //! `/spin` counts the thread's CPU time, not the wall clock, so that a request
 //! costs the same CPU however many threads share the cores: with more threads
@@ -39,6 +46,35 @@ const HELLO: &[u8] = b"Hello, World!";
 pub trait MetricsSource: Send + Sync {
     /// The current counters in Prometheus text exposition format.
     fn render(&self) -> String;
+}
+
+/// A handler's answer: a response now, or a response due after a wait that
+/// costs no work (the I/O-bound route).
+#[derive(Debug)]
+pub enum Reply {
+    /// The response, ready.
+    Now(Response),
+    /// The response, to be sent once `wait` has passed.
+    After {
+        /// How long the answer waits.
+        wait: Duration,
+        /// The response to send then.
+        response: Response,
+    },
+}
+
+impl Reply {
+    /// Spends the wait blocked on this thread (what a thread-per-job server
+    /// does with I/O-bound work) and returns the response.
+    pub fn wait_blocking(self) -> Response {
+        match self {
+            Reply::Now(response) => response,
+            Reply::After { wait, response } => {
+                thread::sleep(wait);
+                response
+            }
+        }
+    }
 }
 
 /// The request handler shared by every strategy and scope.
@@ -71,19 +107,36 @@ impl Workload {
         self
     }
 
-    /// Runs the handler for `request` on the current thread.
+    /// Runs the handler for `request` on the current thread, blocking for
+    /// any wait it asks for.
     pub fn respond(&self, request: &Request) -> Response {
+        self.reply(request).wait_blocking()
+    }
+
+    /// Runs the handler for `request` on the current thread, except for the
+    /// wait, which the caller spends as it can.
+    pub fn reply(&self, request: &Request) -> Reply {
         if request.method == Method::Other {
             let mut response = Response::text(Status::METHOD_NOT_ALLOWED, &b"only GET, HEAD and POST\n"[..]);
             response.extra_headers = "Allow: GET, HEAD, POST\r\n";
-            return response;
+            return Reply::Now(response);
         }
         match request.path() {
+            "/sleep" => match param(request, "ms", MAX_SLEEP_MS) {
+                Ok(ms) => Reply::After {
+                    wait: Duration::from_millis(ms),
+                    response: Response::text(Status::OK, format!("slept {ms} ms\n").into_bytes()),
+                },
+                Err(bad) => Reply::Now(bad),
+            },
+            _ => Reply::Now(self.respond_now(request)),
+        }
+    }
+
+    /// The routes that answer at once.
+    fn respond_now(&self, request: &Request) -> Response {
+        match request.path() {
             "/" => Response::text(Status::OK, HELLO),
-            "/sleep" => with_param(request, "ms", MAX_SLEEP_MS, |ms| {
-                thread::sleep(Duration::from_millis(ms));
-                Response::text(Status::OK, format!("slept {ms} ms\n").into_bytes())
-            }),
             "/spin" => with_param(request, "us", MAX_SPIN_US, |us| {
                 spin_cpu(Duration::from_micros(us));
                 Response::text(Status::OK, format!("spun {us} us\n").into_bytes())
@@ -107,12 +160,17 @@ impl Workload {
 
 /// Reads `?name=N` within `0..=max` and runs `handler(N)`, or answers 400.
 fn with_param(request: &Request, name: &str, max: u64, handler: impl FnOnce(u64) -> Response) -> Response {
+    param(request, name, max).map_or_else(|bad| bad, handler)
+}
+
+/// Reads `?name=N` within `0..=max`, or gives the 400 that says what is wrong.
+fn param(request: &Request, name: &str, max: u64) -> Result<u64, Response> {
     match request.query_param(name).map(str::parse::<u64>) {
-        Some(Ok(value)) if value <= max => handler(value),
-        _ => Response::text(
+        Some(Ok(value)) if value <= max => Ok(value),
+        _ => Err(Response::text(
             Status::BAD_REQUEST,
             Cow::Owned(format!("{} needs ?{name}=N with N from 0 to {max}\n", request.path()).into_bytes()),
-        ),
+        )),
     }
 }
 
@@ -199,6 +257,25 @@ mod tests {
         let start = Instant::now();
         assert_eq!(respond("/sleep?ms=20").status, Status::OK);
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn sleep_says_how_long_to_wait_instead_of_blocking() {
+        let workload = Workload::new(Arc::new(FixedMetrics));
+        let start = Instant::now();
+        let Reply::After { wait, response } = workload.reply(&get("/sleep?ms=500")) else {
+            panic!("/sleep must leave the wait to the caller");
+        };
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "reply() itself must not sleep"
+        );
+        assert_eq!(
+            (wait, response.body.as_ref()),
+            (Duration::from_millis(500), &b"slept 500 ms\n"[..])
+        );
+        assert!(matches!(workload.reply(&get("/sleep?ms=x")), Reply::Now(r) if r.status == Status::BAD_REQUEST));
+        assert!(matches!(workload.reply(&get("/")), Reply::Now(_)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! SIGTERM while clients are busy: every response that started is finished,
 //! idle and waiting connections are closed, and the process exits 0 within
-//! its shutdown timeout. Runs the real binary for every strategy and scope.
+//! its shutdown timeout. Runs the real binary for every strategy and scope,
+//! and for the tokio reference server.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Client, ServerProcess, matrix};
+use support::{Client, ServerProcess, servers};
 
 const CLIENTS: usize = 8;
 
@@ -56,17 +57,10 @@ fn busy_client(addr: SocketAddr, stop: &AtomicBool) -> Seen {
 
 #[test]
 fn sigterm_during_a_burst_loses_no_started_response() {
-    for (strategy, scope) in matrix() {
-        let label = format!("{strategy}/{scope}");
-        let args = [
-            "--shutdown-timeout",
-            "20s",
-            "--strategy",
-            strategy.name(),
-            "--scope",
-            scope.name(),
-        ];
-        let mut server = ServerProcess::spawn(&[&args[..], &["--workers", "4"]].concat());
+    for target in servers() {
+        let label = target.to_string();
+        let args = ["--shutdown-timeout", "20s", "--workers", "4"];
+        let mut server = ServerProcess::spawn(&[&args[..], &target.serve_args()].concat());
         let (addr, child) = (server.addr, &mut server.child);
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)

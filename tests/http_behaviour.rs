@@ -1,5 +1,6 @@
 //! What real clients need from the server, checked over real sockets for
-//! every strategy in every scope it supports: keep-alive, pipelining,
+//! every strategy in every scope it supports, and for the tokio reference
+//! server: keep-alive, pipelining,
 //! `Connection: close`, HTTP/1.0, split requests, bodies, and bad input
 //! answered with its status and a closed connection while the server keeps
 //! serving.
@@ -8,21 +9,18 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Client, matrix, metric, start, start_with};
+use support::{Client, metric, servers, start_with};
 
 #[test]
 fn a_hundred_requests_on_one_keep_alive_connection() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         for i in 0..100 {
             let response = client.get("/");
-            assert_eq!(response.status, 200, "{strategy}/{scope} request {i}");
-            assert_eq!(response.body, b"Hello, World!", "{strategy}/{scope}");
-            assert!(
-                !response.says_close(),
-                "{strategy}/{scope}: keep-alive is the HTTP/1.1 default"
-            );
+            assert_eq!(response.status, 200, "{target} request {i}");
+            assert_eq!(response.body, b"Hello, World!", "{target}");
+            assert!(!response.says_close(), "{target}: keep-alive is the HTTP/1.1 default");
             assert!(response.header("date").is_some() && response.header("server").is_some());
         }
     }
@@ -30,8 +28,8 @@ fn a_hundred_requests_on_one_keep_alive_connection() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         let burst: String = (1..=20)
             .map(|n| format!("GET /bytes?n={n} HTTP/1.1\r\nHost: t\r\n\r\n"))
@@ -42,7 +40,7 @@ fn pipelined_requests_are_answered_in_order() {
             assert_eq!(
                 (response.status, response.body.len()),
                 (200, n),
-                "{strategy}/{scope}: response {n} out of order"
+                "{target}: response {n} out of order"
             );
         }
     }
@@ -59,24 +57,24 @@ fn pipelined_requests_are_answered_in_order() {
 fn a_pipeline_longer_than_the_in_flight_limit_is_not_held_back() {
     const REQUESTS: usize = 10 * 64;
     let burst: String = (0..REQUESTS).map(|_| "GET / HTTP/1.1\r\nHost: t\r\n\r\n").collect();
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         let started = std::time::Instant::now();
         for _ in 0..REQUESTS {
-            assert_eq!(client.get("/").status, 200, "{strategy}/{scope}");
+            assert_eq!(client.get("/").status, 200, "{target}");
         }
         let one_at_a_time = started.elapsed();
 
         let started = std::time::Instant::now();
         client.send(burst.as_bytes());
         for n in 0..REQUESTS {
-            assert_eq!(client.read_response().status, 200, "{strategy}/{scope}: response {n}");
+            assert_eq!(client.read_response().status, 200, "{target}: response {n}");
         }
         let pipelined = started.elapsed();
         assert!(
             pipelined < 4 * one_at_a_time,
-            "{strategy}/{scope}: {REQUESTS} pipelined requests took {pipelined:?}, \
+            "{target}: {REQUESTS} pipelined requests took {pipelined:?}, \
              {REQUESTS} round trips {one_at_a_time:?}: a pipeline round waited for a timer"
         );
     }
@@ -84,87 +82,75 @@ fn a_pipeline_longer_than_the_in_flight_limit_is_not_held_back() {
 
 #[test]
 fn connection_close_is_honoured() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         client.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         let response = client.read_response();
-        assert_eq!(response.status, 200, "{strategy}/{scope}");
-        assert!(response.says_close(), "{strategy}/{scope}: response must say close");
-        assert!(client.is_closed(), "{strategy}/{scope}: socket must close");
+        assert_eq!(response.status, 200, "{target}");
+        assert!(response.says_close(), "{target}: response must say close");
+        assert!(client.is_closed(), "{target}: socket must close");
     }
 }
 
 #[test]
 fn http_1_0_keeps_the_connection_only_when_asked() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut plain = Client::connect(server.local_addr());
         plain.send(b"GET / HTTP/1.0\r\n\r\n");
         let response = plain.read_response();
-        assert_eq!(response.status, 200, "{strategy}/{scope}");
+        assert_eq!(response.status, 200, "{target}");
         assert!(
             response.says_close() && plain.is_closed(),
-            "{strategy}/{scope}: HTTP/1.0 closes by default"
+            "{target}: HTTP/1.0 closes by default"
         );
 
         let mut keep = Client::connect(server.local_addr());
         for _ in 0..3 {
             keep.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
             let response = keep.read_response();
-            assert_eq!(
-                response.header("connection"),
-                Some("keep-alive"),
-                "{strategy}/{scope}: echoed"
-            );
+            assert_eq!(response.header("connection"), Some("keep-alive"), "{target}: echoed");
         }
     }
 }
 
 #[test]
 fn a_request_sent_one_byte_at_a_time() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         for byte in b"GET /bytes?n=7 HTTP/1.1\r\nHost: t\r\nUser-Agent: slow\r\n\r\n" {
             client.send(&[*byte]);
         }
         let response = client.read_response();
-        assert_eq!((response.status, response.body.len()), (200, 7), "{strategy}/{scope}");
+        assert_eq!((response.status, response.body.len()), (200, 7), "{target}");
     }
 }
 
 #[test]
 fn request_bodies_are_read_and_discarded() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
-        assert_eq!(client.read_response().status, 200, "{strategy}/{scope}");
+        assert_eq!(client.read_response().status, 200, "{target}");
         client
             .send(b"POST /bytes?n=3 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-        assert_eq!(
-            client.read_response().body.len(),
-            3,
-            "{strategy}/{scope}: chunked body discarded"
-        );
+        assert_eq!(client.read_response().body.len(), 3, "{target}: chunked body discarded");
         client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
         let interim = client.read_one().expect("interim response");
-        assert_eq!(interim.status, 100, "{strategy}/{scope}: 100 Continue before the body");
+        assert_eq!(interim.status, 100, "{target}: 100 Continue before the body");
         client.send(b"body");
-        assert_eq!(client.read_response().status, 200, "{strategy}/{scope}");
-        assert_eq!(
-            client.get("/").status,
-            200,
-            "{strategy}/{scope}: still in step after the bodies"
-        );
+        assert_eq!(client.read_response().status, 200, "{target}");
+        assert_eq!(client.get("/").status, 200, "{target}: still in step after the bodies");
     }
 }
 
 #[test]
 fn head_gets_the_length_without_the_body() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         client.send(b"HEAD /bytes?n=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /bytes?n=2 HTTP/1.1\r\nHost: t\r\n\r\n");
         // The HEAD response carries a Content-Length but no body; the next
@@ -173,9 +159,9 @@ fn head_gets_the_length_without_the_body() {
         assert_eq!(
             (head.status, head.header("content-length")),
             (200, Some("50")),
-            "{strategy}/{scope}"
+            "{target}"
         );
-        assert_eq!(client.read_response().body.len(), 2, "{strategy}/{scope}");
+        assert_eq!(client.read_response().body.len(), 2, "{target}");
     }
 }
 
@@ -237,107 +223,92 @@ fn bad_input_gets_its_status_and_a_closed_connection() {
         ("header too large", big_header.as_slice(), 431),
         ("too many headers", many_headers.as_slice(), 431),
     ]);
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         for &(name, bytes, status) in &cases {
             let mut client = Client::connect(server.local_addr());
             // A server may answer and close before the whole request is sent.
             let _ = client.try_send(bytes);
             let response = client
                 .try_read_response()
-                .unwrap_or_else(|err| panic!("{strategy}/{scope} {name}: {err}"));
-            assert_eq!(
-                response.status,
-                status,
-                "{strategy}/{scope} {name}: {}",
-                response.text()
-            );
-            assert!(
-                response.says_close(),
-                "{strategy}/{scope} {name}: must say Connection: close"
-            );
-            assert!(
-                client.is_closed(),
-                "{strategy}/{scope} {name}: must close the connection"
-            );
+                .unwrap_or_else(|err| panic!("{target} {name}: {err}"));
+            assert_eq!(response.status, status, "{target} {name}: {}", response.text());
+            assert!(response.says_close(), "{target} {name}: must say Connection: close");
+            assert!(client.is_closed(), "{target} {name}: must close the connection");
         }
         assert_eq!(
             Client::connect(server.local_addr()).get("/").status,
             200,
-            "{strategy}/{scope}: still serving"
+            "{target}: still serving"
         );
         let client_errors = cases.iter().filter(|&&(_, _, status)| status < 500).count() as u64;
         let counted = metric(server.local_addr(), "dispatchlab_responses_total{class=\"4xx\"}");
-        assert_eq!(counted, client_errors, "{strategy}/{scope}: every refusal counted once");
+        assert_eq!(counted, client_errors, "{target}: every refusal counted once");
     }
 }
 
 #[test]
 fn a_slow_header_gets_408_and_a_closed_connection() {
-    for (strategy, scope) in matrix() {
-        let mut config = support::config(strategy, scope);
+    for target in servers() {
+        let mut config = target.config();
         config.timeouts.header = Duration::from_millis(300);
         let server = start_with(config);
         let mut client = Client::connect(server.local_addr());
         client.send(b"GET / HTTP/1.1\r\nHost: t\r\n");
         let response = client.read_response();
-        assert_eq!(response.status, 408, "{strategy}/{scope}");
-        assert!(response.says_close() && client.is_closed(), "{strategy}/{scope}");
+        assert_eq!(response.status, 408, "{target}");
+        assert!(response.says_close() && client.is_closed(), "{target}");
         assert_eq!(
             Client::connect(server.local_addr()).get("/").status,
             200,
-            "{strategy}/{scope}: still serving"
+            "{target}: still serving"
         );
     }
 }
 
 #[test]
 fn app_level_errors_keep_the_connection() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
-        assert_eq!(client.get("/no/such/route").status, 404, "{strategy}/{scope}");
-        assert_eq!(client.get("/sleep?ms=99999999").status, 400, "{strategy}/{scope}");
+        assert_eq!(client.get("/no/such/route").status, 404, "{target}");
+        assert_eq!(client.get("/sleep?ms=99999999").status, 400, "{target}");
         client.send(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
         let response = client.read_response();
-        assert_eq!(response.status, 405, "{strategy}/{scope}");
+        assert_eq!(response.status, 405, "{target}");
         assert!(response.header("allow").is_some());
-        assert_eq!(
-            client.get("/").status,
-            200,
-            "{strategy}/{scope}: same connection still served"
-        );
+        assert_eq!(client.get("/").status, 200, "{target}: same connection still served");
     }
 }
 
 #[test]
 fn a_panicking_handler_gets_500_and_the_server_survives() {
-    for (strategy, scope) in matrix() {
-        let mut config = support::config(strategy, scope);
+    for target in servers() {
+        let mut config = target.config();
         config.panic_route = true;
         let server = start_with(config);
         for _ in 0..6 {
             let mut client = Client::connect(server.local_addr());
             let response = client.get("/panic");
-            assert_eq!(response.status, 500, "{strategy}/{scope}");
-            assert!(response.says_close() && client.is_closed(), "{strategy}/{scope}");
+            assert_eq!(response.status, 500, "{target}");
+            assert!(response.says_close() && client.is_closed(), "{target}");
         }
         let mut client = Client::connect(server.local_addr());
         for _ in 0..10 {
-            assert_eq!(client.get("/").status, 200, "{strategy}/{scope}: workers survived");
+            assert_eq!(client.get("/").status, 200, "{target}: workers survived");
         }
         assert_eq!(
             metric(server.local_addr(), "dispatchlab_handler_panics_total"),
             6,
-            "{strategy}/{scope}"
+            "{target}"
         );
     }
 }
 
 #[test]
 fn metrics_count_what_was_served() {
-    for (strategy, scope) in matrix() {
-        let server = start(strategy, scope);
+    for target in servers() {
+        let server = target.start();
         let mut client = Client::connect(server.local_addr());
         for _ in 0..25 {
             client.get("/");
@@ -345,19 +316,20 @@ fn metrics_count_what_was_served() {
         let text = Client::connect(server.local_addr()).get("/metrics").text();
         assert!(
             text.contains("dispatchlab_responses_total{class=\"2xx\"} 25\n"),
-            "{strategy}/{scope}:\n{text}"
+            "{target}:\n{text}"
         );
         assert!(
-            text.contains(&format!("strategy=\"{strategy}\",scope=\"{scope}\"")),
-            "{strategy}/{scope}"
+            text.contains(&format!(
+                "strategy=\"{}\",scope=\"{}\"",
+                target.engine,
+                target.scope_name()
+            )),
+            "{target}"
         );
-        assert!(
-            text.contains("dispatchlab_connections_open 2\n"),
-            "{strategy}/{scope}:\n{text}"
-        );
+        assert!(text.contains("dispatchlab_connections_open 2\n"), "{target}:\n{text}");
         // The /metrics request itself is decoded, and in flight, while it renders.
         for line in ["dispatchlab_requests_total 26\n", "dispatchlab_requests_in_flight 1\n"] {
-            assert!(text.contains(line), "{strategy}/{scope}: no {line:?} in\n{text}");
+            assert!(text.contains(line), "{target}: no {line:?} in\n{text}");
         }
     }
 }

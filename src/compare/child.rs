@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::matrix::ServerSpec;
 use super::pin::CpuSet;
-use crate::server::Scope;
+use crate::server::{Engine, Scope};
 
 /// How long a child may take to announce its address (or accept a
 /// connection, for reference servers).
@@ -91,25 +91,29 @@ impl std::error::Error for ChildError {
 }
 
 /// The arguments of `dispatchlab serve` for `spec` (strategy, scope,
-/// workers, backlog, io threads) on a free loopback port.
-pub fn serve_args(strategy: crate::Strategy, scope: Scope, spec: &ServerSpec) -> Vec<String> {
+/// workers, backlog, io threads) on a free loopback port. `scope` is `None`
+/// for the tokio server, which has its own (and no I/O thread setting).
+pub fn serve_args(strategy: Engine, scope: Option<Scope>, spec: &ServerSpec) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "serve".into(),
         "--addr".into(),
         "127.0.0.1:0".into(),
         "--strategy".into(),
         strategy.name().into(),
-        "--scope".into(),
-        scope.name().into(),
+    ];
+    if let Some(scope) = scope {
+        args.extend(["--scope".into(), scope.name().into()]);
+    }
+    args.extend([
         "--backlog".into(),
         spec.backlog.to_string(),
         "--shutdown-timeout".into(),
         SERVER_SHUTDOWN_TIMEOUT.into(),
-    ];
+    ]);
     if let Some(workers) = spec.workers {
         args.extend(["--workers".into(), workers.to_string()]);
     }
-    if let Some(io_threads) = spec.io_threads {
+    if let (Some(scope), Some(io_threads)) = (scope, spec.io_threads) {
         let flag = match scope {
             Scope::Connection => "--accept-threads",
             Scope::Request => "--io-threads",
@@ -164,8 +168,8 @@ impl ServerProcess {
     /// Starts `exe serve …` for a dispatchlab cell and waits for its address.
     pub fn start_dispatchlab(
         exe: &Path,
-        strategy: crate::Strategy,
-        scope: Scope,
+        strategy: Engine,
+        scope: Option<Scope>,
         spec: &ServerSpec,
         cpus: Option<&CpuSet>,
         stderr: File,
@@ -390,10 +394,30 @@ mod tests {
             backlog: 5,
             io_threads: Some(2),
         };
-        let args = serve_args(crate::Strategy::MutexQueue, Scope::Request, &spec).join(" ");
+        let args = serve_args(crate::Strategy::MutexQueue.into(), Some(Scope::Request), &spec).join(" ");
         assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
         assert!(
             args.contains("--workers 4") && args.contains("--io-threads 2"),
+            "{args}"
+        );
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_gets_no_scope_and_no_io_threads() {
+        let spec = ServerSpec {
+            kind: ServerKind::Tokio,
+            workers: Some(4),
+            backlog: 1024,
+            io_threads: Some(2),
+        };
+        let args = serve_args(Engine::Tokio, None, &spec).join(" ");
+        assert!(
+            args.starts_with("serve --addr 127.0.0.1:0 --strategy tokio --backlog 1024"),
+            "{args}"
+        );
+        assert!(
+            args.contains("--workers 4") && !args.contains("--scope") && !args.contains("threads"),
             "{args}"
         );
     }

@@ -19,16 +19,30 @@ pub enum ServerKind {
         /// What one job covers.
         scope: Scope,
     },
+    /// `dispatchlab serve --strategy tokio`: the tokio reference server
+    /// (the same HTTP server on tokio's runtime; serves every workload).
+    #[cfg(feature = "tokio")]
+    Tokio,
     /// A server that is not `dispatchlab serve` (nginx), measured with the
     /// same load for reference.
     Reference(Reference),
 }
 
 impl ServerKind {
+    /// The tokio server, where the `tokio` feature compiled it in.
+    pub fn tokio() -> Option<ServerKind> {
+        #[cfg(feature = "tokio")]
+        return Some(ServerKind::Tokio);
+        #[cfg(not(feature = "tokio"))]
+        None
+    }
+
     /// `mutex-queue/connection`, `inline/request`, `nginx`.
     pub fn label(&self) -> String {
         match self {
             ServerKind::Dispatchlab { strategy, scope } => format!("{strategy}/{scope}"),
+            #[cfg(feature = "tokio")]
+            ServerKind::Tokio => "tokio".to_owned(),
             ServerKind::Reference(reference) => reference.name().to_owned(),
         }
     }
@@ -37,14 +51,19 @@ impl ServerKind {
     pub fn strategy_name(&self) -> &'static str {
         match self {
             ServerKind::Dispatchlab { strategy, .. } => strategy.name(),
+            #[cfg(feature = "tokio")]
+            ServerKind::Tokio => "tokio",
             ServerKind::Reference(reference) => reference.name(),
         }
     }
 
-    /// The scope column of a result row (empty for reference servers).
+    /// The scope column of a result row: `task` for tokio (a task per
+    /// connection, as its `/metrics` says), empty for external servers.
     pub fn scope_name(&self) -> &'static str {
         match self {
             ServerKind::Dispatchlab { scope, .. } => scope.name(),
+            #[cfg(feature = "tokio")]
+            ServerKind::Tokio => "task",
             ServerKind::Reference(_) => "",
         }
     }
@@ -243,6 +262,9 @@ pub struct MatrixSpec {
     /// Reference servers to measure beside the strategies (hello workloads
     /// only: a reference server answers `Hello, World!` and nothing else).
     pub references: Vec<Reference>,
+    /// Also measure the tokio reference server (every workload, `workers`
+    /// runtime threads).
+    pub tokio: bool,
 }
 
 impl MatrixSpec {
@@ -265,10 +287,17 @@ impl MatrixSpec {
                     backlog: self.backlog,
                     io_threads: None,
                 };
-                for &(strategy, scope) in &pairs {
+                let mut kinds: Vec<ServerKind> = pairs
+                    .iter()
+                    .map(|&(strategy, scope)| ServerKind::Dispatchlab { strategy, scope })
+                    .collect();
+                if self.tokio {
+                    kinds.extend(ServerKind::tokio());
+                }
+                for kind in kinds {
                     cells.push(Cell {
                         group: group.clone(),
-                        server: server(ServerKind::Dispatchlab { strategy, scope }),
+                        server: server(kind),
                         load: load.clone(),
                         ideal_rps: None,
                     });
@@ -311,6 +340,7 @@ mod tests {
             warmup: Duration::from_millis(300),
             timeout: Duration::from_secs(2),
             references: vec![],
+            tokio: false,
         }
     }
 
@@ -348,6 +378,23 @@ mod tests {
         let references: Vec<&Cell> = cells.iter().filter(|c| c.is_reference()).collect();
         assert_eq!(references.len(), 2);
         assert!(references.iter().all(|c| c.load.workload == "/"));
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_joins_every_group_with_the_pool_workers() {
+        let mut spec = spec();
+        spec.tokio = true;
+        spec.workers = Some(4);
+        spec.workloads = vec!["/".into(), "/sleep?ms=40".into()];
+        let cells = spec.expand();
+        let tokio: Vec<&Cell> = cells.iter().filter(|c| c.server.kind == ServerKind::Tokio).collect();
+        assert_eq!(tokio.len(), 2 * 2, "one per workload x connection count");
+        assert!(tokio.iter().all(|c| c.server.workers == Some(4) && !c.is_reference()));
+        assert_eq!(
+            (tokio[0].server.kind.label(), tokio[0].server.kind.scope_name()),
+            ("tokio".into(), "task")
+        );
     }
 
     #[test]

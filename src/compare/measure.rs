@@ -77,8 +77,17 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     let started = match cell.server.kind {
         ServerKind::Dispatchlab { strategy, scope } => ServerProcess::start_dispatchlab(
             &ctx.exe,
-            strategy,
-            scope,
+            strategy.into(),
+            Some(scope),
+            &cell.server,
+            ctx.server_cpus.as_ref(),
+            stderr,
+        ),
+        #[cfg(feature = "tokio")]
+        ServerKind::Tokio => ServerProcess::start_dispatchlab(
+            &ctx.exe,
+            crate::server::Engine::Tokio,
+            None,
             &cell.server,
             ctx.server_cpus.as_ref(),
             stderr,
@@ -224,6 +233,8 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     row.workers = cell.server.workers;
     row.io_threads = match cell.server.kind {
         ServerKind::Dispatchlab { .. } => Some(cell.server.io_threads.unwrap_or(1)),
+        #[cfg(feature = "tokio")]
+        ServerKind::Tokio => None,
         ServerKind::Reference(_) => None,
     };
     row.backlog = Some(cell.server.backlog);

@@ -63,7 +63,7 @@ use clap::Args;
 use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::results::{self, Machine};
-use crate::server::Scope;
+use crate::server::{Engine, Scope};
 
 pub use child::{ChildError, ServerProcess};
 pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
@@ -86,10 +86,12 @@ pub struct CompareArgs {
     #[arg(long)]
     pub quick: bool,
     /// Strategies to compare, comma-separated [default: every compiled-in
-    /// one; `dispatchlab strategies` lists them]. Also narrows scenarios
+    /// one, and tokio; `dispatchlab strategies` lists them]. `tokio` (the
+    /// tokio reference server) joins only the default run, custom matrices
+    /// and the plaintext, io-bound and c10k scenarios. Also narrows scenarios
     /// (except `backlog`, whose three servers are fixed).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub strategies: Vec<Strategy>,
+    pub strategies: Vec<Engine>,
     /// Scopes to compare, comma-separated: connection, request [default: both].
     #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
     pub scopes: Vec<Scope>,
@@ -148,7 +150,8 @@ pub struct CompareArgs {
     /// Load-generator threads [default: one per load CPU].
     #[arg(long, value_name = "N")]
     pub load_threads: Option<u32>,
-    /// Leave out the reference server (nginx) even where it is installed.
+    /// Leave out the reference server (nginx) even where it is installed
+    /// (tokio is a `--strategies` choice instead).
     #[arg(long)]
     pub no_reference: bool,
     /// Print the plan (every run, the estimated time) and exit.
@@ -167,7 +170,7 @@ fn after_help() -> String {
     }
     text.push_str(
         "\nWithout --scenario: every compiled-in strategy in both scopes at 16 and 256 keep-alive connections on
-`/`, plus nginx when installed (about a minute on 2 CPUs).
+`/`, plus the tokio reference server and nginx when installed (about a minute on 2 CPUs).
 
 Results: results/<timestamp>/{runs.csv, runs.json, summary.md, servers.log, hgrm/*.hgrm}; the columns
 are documented in results/README.md. Exit status: 0 when every run completed; 1 when any run failed
@@ -178,6 +181,7 @@ Examples:
   dispatchlab compare --scenario keepalive-starvation
   dispatchlab compare --scenario backlog --out results/backlog
   dispatchlab compare --strategies mutex-queue,inline --scopes request -c 64,1024 -d 5s
+  dispatchlab compare --scenario plaintext --strategies work-stealing,tokio --scopes request
   dispatchlab compare --workload /sleep?ms=40 -c 1,8 --workers 4 --dry-run",
     );
     text
@@ -275,10 +279,14 @@ pub fn cpu_sets(args: &CompareArgs, allowed: &CpuSet) -> Result<(Option<CpuSet>,
 /// The plan the arguments describe, with reference servers where the plan
 /// has hello workloads.
 pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) -> Result<Plan, CompareError> {
-    let strategies = if args.strategies.is_empty() {
-        Strategy::ALL.to_vec()
+    let (strategies, tokio) = if args.strategies.is_empty() {
+        (Strategy::ALL.to_vec(), cfg!(feature = "tokio"))
     } else {
-        args.strategies.clone()
+        let strategies = args.strategies.iter().filter_map(|engine| engine.strategy()).collect();
+        (
+            strategies,
+            args.strategies.iter().any(|engine| engine.strategy().is_none()),
+        )
     };
     let scopes = if args.scopes.is_empty() {
         Scope::ALL.to_vec()
@@ -293,6 +301,7 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         scopes: scopes.clone(),
         server_cpus,
         references,
+        tokio,
     };
     let custom = !args.connections.is_empty()
         || !args.workloads.is_empty()
@@ -329,6 +338,7 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
                 warmup: args.warmup.unwrap_or(scenario::DEFAULT_WARMUP),
                 timeout: args.timeout,
                 references: options.references.clone(),
+                tokio,
             };
             Plan {
                 name: "custom".into(),

@@ -4,7 +4,11 @@
 //!
 //! Every scenario that compares strategies iterates [`Strategy::ALL`] (the
 //! compiled-in strategies, narrowed by `--strategies`), so a strategy added
-//! to the crate joins every table without a change here.
+//! to the crate joins every table without a change here. The tokio reference
+//! server joins the default run and the plaintext, io-bound and c10k
+//! scenarios, with the workers the strategies get: the three questions an
+//! async runtime answers differently (hand-off cost, waiting without a
+//! thread, memory per connection).
 
 use std::time::Duration;
 
@@ -66,6 +70,8 @@ pub struct PlanOptions {
     pub server_cpus: u32,
     /// Reference servers to add to the hello scenarios.
     pub references: Vec<Reference>,
+    /// Add the tokio reference server where the scenario has it.
+    pub tokio: bool,
 }
 
 impl Default for PlanOptions {
@@ -78,6 +84,7 @@ impl Default for PlanOptions {
             scopes: Scope::ALL.to_vec(),
             server_cpus: 1,
             references: Vec::new(),
+            tokio: cfg!(feature = "tokio"),
         }
     }
 }
@@ -99,6 +106,17 @@ impl PlanOptions {
 
     fn pairs(&self) -> Vec<(Strategy, Scope)> {
         server_pairs(&self.strategies, &self.scopes)
+    }
+
+    /// The tokio server with `workers`, if it is compiled in and asked for.
+    fn tokio(&self, workers: Option<u32>, backlog: u32) -> Option<ServerSpec> {
+        let kind = ServerKind::tokio().filter(|_| self.tokio)?;
+        Some(ServerSpec {
+            kind,
+            workers,
+            backlog,
+            io_threads: None,
+        })
     }
 }
 
@@ -136,11 +154,12 @@ pub fn default_plan(options: &PlanOptions) -> Plan {
         warmup: options.warmup(DEFAULT_WARMUP, ms(200)),
         timeout: secs(2),
         references: options.references.clone(),
+        tokio: options.tokio,
     };
     Plan {
         name: "default".into(),
         title: "Every strategy in both scopes, hello, 16 and 256 keep-alive connections".into(),
-        varies: "strategy x scope x connections (16: fewer than 256; pools get the server's default workers, one per server CPU)".into(),
+        varies: "strategy x scope x connections (16: fewer than 256; pools and tokio get the server's default workers, one per server CPU)".into(),
         shows: "what each hand-off costs on tiny jobs, and that a connection-scope pool serves only as many keep-alive connections as it has workers (the rest time out)".into(),
         cells: spec.expand(),
     }
@@ -179,16 +198,16 @@ impl Scenario {
                 "40 ms handler, a connection per request, P clients x 160/P requests, backlog 5 vs 1,024: SYN drops and 1 s retransmits"
             }
             Scenario::IoBound => {
-                "40 ms blocking handler at concurrency 1-16, 4 workers: throughput vs the linear ideal"
+                "40 ms blocking handler at concurrency 1-16, 4 workers (tokio: 4 runtime threads, awaiting): throughput vs the linear ideal"
             }
             Scenario::CpuBound => {
                 "/spin?us=100 at concurrency 1-64, 64 workers: throughput capped by cores, not threads"
             }
             Scenario::C10k => {
-                "10,000 keep-alive connections at 4,000 req/s: peak RSS, threads and errors per strategy and scope"
+                "10,000 keep-alive connections at 4,000 req/s: peak RSS, threads and errors per strategy and scope, and tokio"
             }
             Scenario::Plaintext => {
-                "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with nginx as reference"
+                "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with tokio and nginx as references"
             }
         }
     }
@@ -210,8 +229,8 @@ impl Scenario {
             ),
             Scenario::IoBound => (
                 "I/O-bound scaling: a 40 ms blocking handler at concurrency 1-16",
-                "strategy x scope x concurrency (1, 2, 4, 8, 16 keep-alive connections, closed loop); pools have 4 workers",
-                "a blocking handler needs a thread per concurrent request: throughput follows concurrency / 40 ms until the threads run out (4 workers: 100 req/s; inline: 25 req/s)",
+                "strategy x scope x concurrency (1, 2, 4, 8, 16 keep-alive connections, closed loop); pools have 4 workers, tokio 4 runtime threads",
+                "a blocking handler needs a thread per concurrent request: throughput follows concurrency / 40 ms until the threads run out (4 workers: 100 req/s; inline: 25 req/s); tokio awaits the wait and follows the ideal with any number of threads",
                 io_bound(options),
             ),
             Scenario::CpuBound => (
@@ -222,14 +241,14 @@ impl Scenario {
             ),
             Scenario::C10k => (
                 "10,000 connections at a low rate",
-                "strategy x scope with 10,000 keep-alive connections sending 4,000 req/s in all (one request per connection every 2.5 s); pools have 4 workers",
+                "strategy x scope with 10,000 keep-alive connections sending 4,000 req/s in all (one request per connection every 2.5 s); pools have 4 workers, tokio 4 runtime threads",
                 "memory per connection: a thread stack each in connection scope (thread-per-task), a buffer each in request scope; a connection-scope pool leaves all but 4 connections unserved",
                 c10k(options),
             ),
             Scenario::Plaintext => (
                 "Plaintext: hello at 16-1,024 connections, pipelining 1 and 16",
-                "strategy x scope x connections (16, 64, 256, 1,024) x pipeline depth (1, 16), closed loop, as the TechEmpower plaintext test; nginx on the same CPUs as reference",
-                "the cost of each hand-off on the smallest job, against nginx; pipelining amortises the system calls of request scope",
+                "strategy x scope x connections (16, 64, 256, 1,024) x pipeline depth (1, 16), closed loop, as the TechEmpower plaintext test; tokio and nginx on the same CPUs as references",
+                "the cost of each hand-off on the smallest job, against tokio and nginx; pipelining amortises the system calls of request scope",
                 plaintext(options),
             ),
         };
@@ -338,12 +357,13 @@ fn io_bound(options: &PlanOptions) -> Vec<Cell> {
             options.warmup(ms(500), ms(200)),
         );
         let group = format!("/sleep?ms=40 {}", load.label());
-        for (strategy, scope) in options.pairs() {
-            let mut cell = cell(
-                group.clone(),
-                dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG),
-                load.clone(),
-            );
+        let servers = options
+            .pairs()
+            .into_iter()
+            .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG))
+            .chain(options.tokio(Some(4), DEFAULT_BACKLOG));
+        for server in servers {
+            let mut cell = cell(group.clone(), server, load.clone());
             cell.ideal_rps = Some(f64::from(c) / 0.040);
             cells.push(cell);
         }
@@ -400,7 +420,9 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
     options
         .pairs()
         .into_iter()
-        .map(|(strategy, scope)| cell(group.clone(), dispatchlab(strategy, scope, Some(4), 4096), load.clone()))
+        .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), 4096))
+        .chain(options.tokio(Some(4), 4096))
+        .map(|server| cell(group.clone(), server, load.clone()))
         .collect()
 }
 
@@ -417,12 +439,13 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
             );
             load.pipeline = pipeline;
             let group = format!("/ {}", load.label());
-            for (strategy, scope) in options.pairs() {
-                cells.push(cell(
-                    group.clone(),
-                    dispatchlab(strategy, scope, None, DEFAULT_BACKLOG),
-                    load.clone(),
-                ));
+            let servers = options
+                .pairs()
+                .into_iter()
+                .map(|(strategy, scope)| dispatchlab(strategy, scope, None, DEFAULT_BACKLOG))
+                .chain(options.tokio(None, DEFAULT_BACKLOG));
+            for server in servers {
+                cells.push(cell(group.clone(), server, load.clone()));
             }
             for &reference in &options.references {
                 let server = ServerSpec {
@@ -454,6 +477,18 @@ mod tests {
         server_pairs(Strategy::ALL, &Scope::ALL).len()
     }
 
+    /// The tokio row, where compiled in.
+    fn tokio() -> usize {
+        usize::from(cfg!(feature = "tokio"))
+    }
+
+    fn tokio_cells(cells: &[Cell]) -> Vec<&Cell> {
+        cells
+            .iter()
+            .filter(|c| c.server.kind.strategy_name() == "tokio")
+            .collect()
+    }
+
     fn servers(cells: &[Cell]) -> Vec<String> {
         let mut labels: Vec<String> = cells.iter().map(|c| c.server.kind.label()).collect();
         labels.sort();
@@ -464,7 +499,8 @@ mod tests {
     #[test]
     fn default_run_is_every_pair_at_16_and_256_plus_references() {
         let plan = default_plan(&options());
-        assert_eq!(plan.cells.len(), (pairs() + 1) * 2);
+        assert_eq!(plan.cells.len(), (pairs() + tokio() + 1) * 2);
+        assert_eq!(tokio_cells(&plan.cells).len(), tokio() * 2);
         assert!(
             plan.cells
                 .iter()
@@ -523,7 +559,12 @@ mod tests {
     #[test]
     fn io_bound_has_the_linear_ideal() {
         let plan = Scenario::IoBound.plan(&options());
-        assert_eq!(plan.cells.len(), 5 * pairs());
+        assert_eq!(plan.cells.len(), 5 * (pairs() + tokio()));
+        assert_eq!(
+            tokio_cells(&plan.cells).len(),
+            5 * tokio(),
+            "tokio at every concurrency"
+        );
         for cell in &plan.cells {
             let ideal = cell.ideal_rps.unwrap();
             assert!((ideal - f64::from(cell.load.connections) / 0.040).abs() < 1e-9);
@@ -546,7 +587,7 @@ mod tests {
     #[test]
     fn c10k_opens_every_connection_before_measuring() {
         let plan = Scenario::C10k.plan(&options());
-        assert_eq!(plan.cells.len(), pairs());
+        assert_eq!(plan.cells.len(), pairs() + tokio());
         for cell in &plan.cells {
             let load = &cell.load;
             assert_eq!(load.connections, 10_000);
@@ -559,7 +600,8 @@ mod tests {
     #[test]
     fn plaintext_has_both_depths_and_a_reference_per_point() {
         let plan = Scenario::Plaintext.plan(&options());
-        assert_eq!(plan.cells.len(), 2 * 4 * (pairs() + 1));
+        assert_eq!(plan.cells.len(), 2 * 4 * (pairs() + tokio() + 1));
+        assert_eq!(tokio_cells(&plan.cells).len(), 8 * tokio());
         let references = plan.cells.iter().filter(|c| c.is_reference()).count();
         assert_eq!(references, 8);
         let depths: Vec<u32> = plan.cells.iter().map(|c| c.load.pipeline).collect();
@@ -584,6 +626,28 @@ mod tests {
             assert!(quick.cells.len() < full.cells.len(), "{}", scenario.name());
             let total = |plan: &Plan| plan.cells.iter().map(Cell::estimate).sum::<Duration>();
             assert!(total(&quick) < total(&full), "{}", scenario.name());
+        }
+    }
+
+    #[test]
+    fn tokio_stays_out_when_not_asked_for_and_out_of_the_dispatch_only_scenarios() {
+        let without = PlanOptions {
+            tokio: false,
+            ..options()
+        };
+        for scenario in Scenario::ALL {
+            assert!(
+                tokio_cells(&scenario.plan(&without).cells).is_empty(),
+                "{}",
+                scenario.name()
+            );
+        }
+        for scenario in [Scenario::KeepaliveStarvation, Scenario::Backlog, Scenario::CpuBound] {
+            assert!(
+                tokio_cells(&scenario.plan(&options()).cells).is_empty(),
+                "{}",
+                scenario.name()
+            );
         }
     }
 

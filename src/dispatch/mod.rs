@@ -71,7 +71,7 @@ use std::fmt;
 use std::io;
 
 pub use config::{DispatchConfig, Pick, WakePolicy, default_workers};
-pub use strategy::{BuildError, Strategy};
+pub use strategy::{BuildError, Strategy, UnknownStrategy};
 
 /// A unit of work handed to a strategy.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;

@@ -28,6 +28,9 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         eprintln!("dispatchlab: note: could not raise the open-file limit ({err}); see `ulimit -n`");
     }
     let config = args.config();
+    if args.scope.is_some() && config.strategy.strategy().is_none() {
+        return Err(ServeError::OwnScope(config.strategy.name()));
+    }
     if let Some(cap) = somaxconn().filter(|&cap| cap < config.backlog) {
         eprintln!(
             "dispatchlab: note: --backlog {} is capped by net.core.somaxconn = {cap}",
@@ -65,7 +68,7 @@ fn announce(server: &Server) {
         "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {}, sched {})",
         server.local_addr(),
         config.strategy,
-        config.scope,
+        config.scope_name(),
         config.dispatch.workers,
         config.backlog,
         config.sched
@@ -74,8 +77,8 @@ fn announce(server: &Server) {
 }
 
 fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>) {
-    let stats = Arc::clone(&server.core.service.stats);
-    let dispatcher = Arc::clone(&server.core.dispatcher);
+    let stats = Arc::clone(&server.service.stats);
+    let dispatch = server.dispatch.clone();
     thread::spawn(move || {
         let mut before = stats.snapshot();
         let mut since = Instant::now();
@@ -84,7 +87,7 @@ fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>
             let now = stats.snapshot();
             eprintln!(
                 "{}",
-                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatcher.stats())
+                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatch.stats())
             );
             (before, since) = (now, Instant::now());
         }

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
-use super::SchedPolicy;
+use super::{Engine, SchedPolicy};
 
 /// What one job covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -73,9 +73,9 @@ impl Default for Timeouts {
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port.
     pub addr: SocketAddr,
-    /// The dispatch strategy.
-    pub strategy: Strategy,
-    /// What a job covers.
+    /// The dispatch strategy, or a reference server.
+    pub strategy: Engine,
+    /// What a job covers. A reference server has its own and ignores it.
     pub scope: Scope,
     /// How the strategy is sized and tuned.
     pub dispatch: DispatchConfig,
@@ -102,7 +102,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            strategy: Strategy::MutexQueue,
+            strategy: Engine::Dispatch(Strategy::MutexQueue),
             scope: Scope::Connection,
             dispatch: DispatchConfig::default(),
             backlog: 1024,
@@ -117,6 +117,18 @@ impl Default for ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// The scope this server really runs: the configured one for a dispatch
+    /// strategy, `task` (a task per connection) for the tokio server.
+    pub fn scope_name(&self) -> &'static str {
+        match self.strategy {
+            Engine::Dispatch(_) => self.scope.name(),
+            #[cfg(feature = "tokio")]
+            Engine::Tokio => "task",
+        }
+    }
+}
+
 /// `dispatchlab serve` arguments.
 #[derive(Clone, Debug, Args)]
 #[command(after_long_help = SERVE_EXAMPLES)]
@@ -124,13 +136,19 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one and prints it).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Dispatch strategy (`dispatchlab strategies` lists them).
+    /// Dispatch strategy, or a reference server (`dispatchlab strategies` lists them).
+    ///
+    /// `tokio` is not a dispatcher: it serves each connection as a task on
+    /// tokio's runtime and takes no --scope; of the tuning flags only
+    /// --workers (its worker threads) applies.
     #[arg(long, short = 's', default_value = "mutex-queue")]
-    pub strategy: Strategy,
-    /// What one job covers: a whole connection, or one request.
-    #[arg(long, value_enum, default_value_t = Scope::Connection)]
-    pub scope: Scope,
-    /// Worker threads for the pools [default: one per CPU this process may use].
+    pub strategy: Engine,
+    /// What one job covers: a whole connection, or one request [default:
+    /// connection]. Dispatch strategies only: tokio has its own (a task per
+    /// connection) and refuses the flag.
+    #[arg(long, value_enum)]
+    pub scope: Option<Scope>,
+    /// Worker threads for the pools, or tokio's runtime [default: one per CPU this process may use].
     #[arg(long, short = 'w')]
     pub workers: Option<usize>,
     /// thread-per-task: most live threads; past it connections/requests get 503.
@@ -189,6 +207,7 @@ Examples:
   dispatchlab serve --strategy mutex-queue --scope connection --workers 4
   dispatchlab serve --strategy work-stealing --scope request --io-threads 1
   dispatchlab serve --strategy inline --scope request --addr 127.0.0.1:0
+  dispatchlab serve --strategy tokio --workers 1
   wrk -t1 -c100 -d10s http://127.0.0.1:8080/
 
 Routes: /  /sleep?ms=N  /spin?us=N  /bytes?n=N  /metrics";
@@ -199,7 +218,7 @@ impl ServeArgs {
         ServeConfig {
             addr: self.addr,
             strategy: self.strategy,
-            scope: self.scope,
+            scope: self.scope.unwrap_or(Scope::Connection),
             dispatch: DispatchConfig {
                 workers: self.workers.unwrap_or_else(default_workers),
                 max_threads: self.max_threads,

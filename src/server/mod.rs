@@ -7,7 +7,11 @@
 //!   parse requests and hand each *request* to the strategy as one job; the
 //!   job hands the encoded response back to its loop, which writes it.
 //!
-//! Both share everything else: the listener ([`listener`](self) built with
+//! * **The tokio reference server** ([`Engine::Tokio`], feature `tokio`): not
+//!   a dispatch scope but a yardstick: one task per connection on tokio's
+//!   runtime, which owns the sockets and the threads (`tokio_scope`).
+//!
+//! All share everything else: the listener ([`listener`](self) built with
 //! socket2), the HTTP codec ([`crate::http`]), the routes
 //! ([`crate::workload`]), the request → response path (`service`), the
 //! counters ([`stats`]), accept back-off and graceful shutdown. So the
@@ -20,6 +24,7 @@ mod accept;
 mod cli;
 mod config;
 mod connection_scope;
+mod engine;
 mod listener;
 mod read_buffer;
 mod request_scope;
@@ -27,6 +32,8 @@ mod sched;
 mod service;
 mod shutdown;
 pub mod stats;
+#[cfg(feature = "tokio")]
+mod tokio_scope;
 
 use std::fmt;
 use std::io;
@@ -35,12 +42,13 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use crate::dispatch::{BuildError, DispatchStats, Dispatcher};
+use crate::dispatch::{BuildError, DispatchStats, Dispatcher, Strategy};
 use crate::http::Limits;
 use crate::workload::Workload;
 
 pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
+pub use engine::Engine;
 pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
 
@@ -48,7 +56,7 @@ use connection_scope::ConnectionFront;
 use request_scope::RequestFront;
 use service::Service;
 use shutdown::Shutdown;
-use stats::ServerMetrics;
+use stats::{DispatchSource, ServerMetrics};
 
 /// The parts of a server every front end and every job shares.
 #[derive(Debug, Clone)]
@@ -65,6 +73,8 @@ pub(crate) struct Core {
 enum Front {
     Connection(ConnectionFront),
     Request(RequestFront),
+    #[cfg(feature = "tokio")]
+    Tokio(tokio_scope::TokioFront),
 }
 
 impl Front {
@@ -72,6 +82,8 @@ impl Front {
         match self {
             Front::Connection(front) => front.stop(),
             Front::Request(front) => front.stop(),
+            #[cfg(feature = "tokio")]
+            Front::Tokio(front) => front.stop(),
         }
     }
 }
@@ -90,7 +102,11 @@ pub(crate) const LINGER_BYTES: usize = 256 * 1024;
 pub struct Server {
     config: ServeConfig,
     local_addr: SocketAddr,
-    core: Core,
+    service: Service,
+    /// `None` for a reference server, which hands no jobs to a strategy.
+    dispatcher: Option<Arc<dyn Dispatcher>>,
+    /// Where the strategy's counters come from.
+    dispatch: DispatchSource,
     front: Option<Front>,
 }
 
@@ -98,60 +114,99 @@ impl Server {
     /// Builds the strategy, binds the listener and starts serving. Every
     /// thread the server starts runs under `config.sched`.
     pub fn start(config: ServeConfig) -> Result<Self, ServeError> {
-        if config.strategy.runs_on_caller() && config.scope == Scope::Connection {
-            return Err(ServeError::NeedsRequestScope(config.strategy.name()));
+        if let Engine::Dispatch(strategy) = config.strategy
+            && strategy.runs_on_caller()
+            && config.scope == Scope::Connection
+        {
+            return Err(ServeError::NeedsRequestScope(strategy.name()));
         }
         sched::with_policy(config.sched, || Self::start_threads(config)).map_err(ServeError::Setup)?
     }
 
     fn start_threads(config: ServeConfig) -> Result<Self, ServeError> {
-        let dispatcher = config.strategy.build(&config.dispatch).map_err(ServeError::Build)?;
-        let stats = Arc::new(ServerStats::default());
-        let metrics = ServerMetrics {
-            stats: Arc::clone(&stats),
-            dispatcher: Arc::downgrade(&dispatcher),
-            strategy: config.strategy.name(),
-            scope: config.scope.name(),
-            workers: config.dispatch.workers,
-        };
-        let workload = Workload::new(Arc::new(metrics)).with_panic_route(config.panic_route);
-        let shutdown = Arc::new(Shutdown::default());
+        match config.strategy {
+            Engine::Dispatch(strategy) => Self::start_dispatch(strategy, config),
+            #[cfg(feature = "tokio")]
+            Engine::Tokio => Self::start_tokio(config),
+        }
+    }
+
+    fn start_dispatch(strategy: Strategy, config: ServeConfig) -> Result<Self, ServeError> {
+        let dispatcher = strategy.build(&config.dispatch).map_err(ServeError::Build)?;
+        let dispatch = DispatchSource::Dispatcher(Arc::downgrade(&dispatcher));
+        let service = Self::service(&config, dispatch.clone());
         let core = Core {
-            service: Service {
-                workload,
-                stats,
-                shutdown: Arc::clone(&shutdown),
-            },
-            dispatcher,
-            shutdown,
+            service: service.clone(),
+            dispatcher: Arc::clone(&dispatcher),
+            shutdown: Arc::clone(&service.shutdown),
             limits: config.limits,
             timeouts: config.timeouts,
         };
-        let bind_error = |source| ServeError::Bind {
-            addr: config.addr,
-            source,
-        };
         let several_loops = config.scope == Scope::Request && config.io_threads > 1;
-        let listener = listener::bind(config.addr, config.backlog, several_loops).map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, local_addr) = Self::bind(&config, several_loops)?;
         let front = match config.scope {
-            Scope::Connection => {
-                Front::Connection(ConnectionFront::start(listener, config.accept_threads, core.clone())?)
-            }
+            Scope::Connection => Front::Connection(ConnectionFront::start(listener, config.accept_threads, core)?),
             Scope::Request => Front::Request(RequestFront::start(
                 listener,
                 config.io_threads,
                 config.backlog,
                 config.max_in_flight,
-                core.clone(),
+                core,
             )?),
         };
         Ok(Self {
             config,
             local_addr,
-            core,
+            service,
+            dispatch,
+            dispatcher: Some(dispatcher),
             front: Some(front),
         })
+    }
+
+    #[cfg(feature = "tokio")]
+    fn start_tokio(config: ServeConfig) -> Result<Self, ServeError> {
+        let runtime = tokio_scope::runtime(config.dispatch.workers)?;
+        let dispatch = DispatchSource::Tokio(runtime.handle().clone());
+        let service = Self::service(&config, dispatch.clone());
+        let (listener, local_addr) = Self::bind(&config, false)?;
+        let front = tokio_scope::TokioFront::start(runtime, listener, service.clone(), config.limits, config.timeouts)?;
+        Ok(Self {
+            config,
+            local_addr,
+            service,
+            dispatch,
+            dispatcher: None,
+            front: Some(Front::Tokio(front)),
+        })
+    }
+
+    /// The workload, counters and shutdown flag of a server that reads its
+    /// strategy's counters from `dispatch`.
+    fn service(config: &ServeConfig, dispatch: DispatchSource) -> Service {
+        let stats = Arc::new(ServerStats::default());
+        let metrics = ServerMetrics {
+            stats: Arc::clone(&stats),
+            dispatch,
+            strategy: config.strategy.name(),
+            scope: config.scope_name(),
+            workers: config.dispatch.workers,
+        };
+        Service {
+            workload: Workload::new(Arc::new(metrics)).with_panic_route(config.panic_route),
+            stats,
+            shutdown: Arc::new(Shutdown::default()),
+        }
+    }
+
+    fn bind(config: &ServeConfig, reuse_port: bool) -> Result<(std::net::TcpListener, SocketAddr), ServeError> {
+        let bind_error = |source| ServeError::Bind {
+            addr: config.addr,
+            source,
+        };
+        let listener = listener::bind(config.addr, config.backlog, reuse_port).map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        Ok((listener, local_addr))
     }
 
     /// The address the server listens on (with the real port when 0 was asked).
@@ -166,12 +221,13 @@ impl Server {
 
     /// The server's counters.
     pub fn stats(&self) -> StatsSnapshot {
-        self.core.service.stats.snapshot()
+        self.service.stats.snapshot()
     }
 
-    /// The strategy's counters.
+    /// The strategy's counters (a reference server's where they apply, as
+    /// `/metrics` shows them).
     pub fn dispatch_stats(&self) -> DispatchStats {
-        self.core.dispatcher.stats()
+        self.dispatch.stats()
     }
 
     /// Stops accepting, finishes the requests in flight (answered with
@@ -185,14 +241,16 @@ impl Server {
         let Some(front) = self.front.take() else {
             return Ok(());
         };
-        self.core.shutdown.start();
-        let dispatcher = Arc::clone(&self.core.dispatcher);
+        self.service.shutdown.start();
+        let dispatcher = self.dispatcher.clone();
         let (done_tx, done_rx) = mpsc::channel();
         let stopper = thread::Builder::new()
             .name("dispatchlab-shutdown".into())
             .spawn(move || {
                 front.stop();
-                dispatcher.shutdown();
+                if let Some(dispatcher) = dispatcher {
+                    dispatcher.shutdown();
+                }
                 let _ = done_tx.send(());
             });
         if let Err(err) = stopper {
@@ -228,6 +286,8 @@ pub enum ServeError {
     },
     /// The strategy only works in request scope.
     NeedsRequestScope(&'static str),
+    /// A reference server was given a `--scope`; it has its own.
+    OwnScope(&'static str),
     /// A thread, poller or signal handler could not be set up.
     Setup(io::Error),
     /// Graceful shutdown did not finish in time.
@@ -252,6 +312,11 @@ impl fmt::Display for ServeError {
                 f,
                 "{what} runs jobs on the event-loop thread and only works with --scope request \
                  (in connection scope it would serve one connection at a time)"
+            ),
+            ServeError::OwnScope(what) => write!(
+                f,
+                "{what} is a reference server, not a dispatcher: it serves each connection as a task on its \
+                 own runtime and takes no --scope (leave the flag out)"
             ),
             ServeError::Setup(err) => write!(f, "cannot set up the server: {err}"),
             ServeError::ShutdownTimedOut {

@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::http::{Connection, HttpError, Method, Request, Response, Status};
-use crate::workload::Workload;
+use crate::workload::{Reply, Workload};
 
 use super::shutdown::Shutdown;
 use super::stats::ServerStats;
@@ -27,18 +27,31 @@ impl Service {
     /// `out`. Returns whether the connection stays open after it: not when the
     /// client asked to close, the handler panicked or the server has started
     /// shutting down (checked after the handler, which may have taken a while).
+    ///
+    /// A wait the handler asks for blocks this thread.
     pub(crate) fn answer(&self, request: &Request, out: &mut Vec<u8>) -> bool {
-        let handled = panic::catch_unwind(AssertUnwindSafe(|| self.workload.respond(request)));
-        let (response, connection) = match handled {
-            Ok(response) if self.shutdown.is_started() => (response, Connection::Close),
-            Ok(response) => (response, request.response_connection()),
-            Err(_) => {
-                self.stats.handler_panicked();
-                (
-                    Response::error(Status::INTERNAL_SERVER_ERROR, "the handler panicked"),
-                    Connection::Close,
-                )
-            }
+        let response = self.reply(request).map(Reply::wait_blocking);
+        self.encode(request, response, out)
+    }
+
+    /// Runs the handler for `request`, leaving any wait it asks for to the
+    /// caller; `None` if it panicked (counted).
+    pub(crate) fn reply(&self, request: &Request) -> Option<Reply> {
+        let handled = panic::catch_unwind(AssertUnwindSafe(|| self.workload.reply(request)));
+        handled.map_err(|_| self.stats.handler_panicked()).ok()
+    }
+
+    /// Appends the encoded `response` to `request` (`None`: the handler
+    /// panicked, answered 500) and returns whether the connection stays open,
+    /// as [`answer`](Self::answer) does.
+    pub(crate) fn encode(&self, request: &Request, response: Option<Response>, out: &mut Vec<u8>) -> bool {
+        let (response, connection) = match response {
+            Some(response) if self.shutdown.is_started() => (response, Connection::Close),
+            Some(response) => (response, request.response_connection()),
+            None => (
+                Response::error(Status::INTERNAL_SERVER_ERROR, "the handler panicked"),
+                Connection::Close,
+            ),
         };
         response.encode(connection, request.method == Method::Head, out);
         self.stats.response(response.status);

@@ -102,13 +102,48 @@ impl ServerStats {
     }
 }
 
+/// Where the `dispatch_*` counters come from.
+#[derive(Debug, Clone)]
+pub(crate) enum DispatchSource {
+    /// A strategy. Weak, because the dispatcher's jobs hold the workload
+    /// that holds this.
+    Dispatcher(Weak<dyn Dispatcher>),
+    /// tokio's runtime: its injection queue and worker threads. It runs
+    /// tasks, not jobs, so the job counters (busy, completed, panicked) do
+    /// not apply and are not shown. (The handle's cycle through the tasks
+    /// ends when the runtime shuts down and drops them.)
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::runtime::Handle),
+}
+
+impl DispatchSource {
+    pub(crate) fn stats(&self) -> DispatchStats {
+        match self {
+            DispatchSource::Dispatcher(dispatcher) => dispatcher.upgrade().map(|d| d.stats()).unwrap_or_default(),
+            #[cfg(feature = "tokio")]
+            DispatchSource::Tokio(handle) => {
+                let metrics = handle.metrics();
+                DispatchStats {
+                    queued: metrics.global_queue_depth() as u64,
+                    threads_alive: metrics.num_workers() as u64,
+                    ..DispatchStats::default()
+                }
+            }
+        }
+    }
+
+    /// Whether busy, completed and panicked jobs are counted.
+    fn counts_jobs(&self) -> bool {
+        matches!(self, DispatchSource::Dispatcher(_))
+    }
+}
+
 /// What `/metrics` shows: the server counters, the strategy's counters and
 /// labels saying which server this is.
 #[derive(Debug)]
 pub(crate) struct ServerMetrics {
     pub(crate) stats: Arc<ServerStats>,
-    /// Weak, because the dispatcher's jobs hold the workload that holds this.
-    pub(crate) dispatcher: Weak<dyn Dispatcher>,
+    pub(crate) dispatch: DispatchSource,
     pub(crate) strategy: &'static str,
     pub(crate) scope: &'static str,
     pub(crate) workers: usize,
@@ -116,8 +151,7 @@ pub(crate) struct ServerMetrics {
 
 impl MetricsSource for ServerMetrics {
     fn render(&self) -> String {
-        let dispatch = self.dispatcher.upgrade().map(|d| d.stats()).unwrap_or_default();
-        render_prometheus(&self.stats.snapshot(), &dispatch, self)
+        render_prometheus(&self.stats.snapshot(), &self.dispatch.stats(), self)
     }
 }
 
@@ -172,25 +206,27 @@ fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &S
         "Jobs accepted by the strategy, not started.",
         dispatch.queued,
     );
-    metric("dispatch_busy", "gauge", "Jobs running now.", dispatch.busy);
     metric(
         "dispatch_threads_alive",
         "gauge",
         "Threads the strategy keeps alive.",
         dispatch.threads_alive,
     );
-    metric(
-        "dispatch_completed_total",
-        "counter",
-        "Jobs that returned.",
-        dispatch.completed,
-    );
-    metric(
-        "dispatch_panicked_total",
-        "counter",
-        "Jobs that panicked (caught).",
-        dispatch.panicked,
-    );
+    if server.dispatch.counts_jobs() {
+        metric("dispatch_busy", "gauge", "Jobs running now.", dispatch.busy);
+        metric(
+            "dispatch_completed_total",
+            "counter",
+            "Jobs that returned.",
+            dispatch.completed,
+        );
+        metric(
+            "dispatch_panicked_total",
+            "counter",
+            "Jobs that panicked (caught).",
+            dispatch.panicked,
+        );
+    }
     let _ = write!(
         out,
         "# HELP dispatchlab_responses_total Responses sent, by status class.\n# TYPE dispatchlab_responses_total counter\n"
@@ -244,7 +280,7 @@ mod tests {
         let dispatcher: Arc<dyn Dispatcher> = Arc::new(crate::dispatch::inline::Inline::new());
         let metrics = ServerMetrics {
             stats,
-            dispatcher: Arc::downgrade(&dispatcher),
+            dispatch: DispatchSource::Dispatcher(Arc::downgrade(&dispatcher)),
             strategy: "inline",
             scope: "request",
             workers: 1,

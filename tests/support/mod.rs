@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: dispatchlab servers on port 0,
-//! a raw HTTP/1.1 client over `TcpStream`, the strategy × scope matrix, and
+//! a raw HTTP/1.1 client over `TcpStream`, the strategy × scope matrix (and
+//! [`servers`]: the matrix plus the tokio reference server), and
 //! (in [`test_servers`]) small stand-in servers for the load generator's tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod test_servers;
 
+use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use dispatchlab::Strategy;
 use dispatchlab::dispatch::DispatchConfig;
-use dispatchlab::server::{Scope, ServeConfig, Server, Timeouts};
+use dispatchlab::server::{Engine, Scope, ServeConfig, Server, Timeouts};
 
 /// How long a test waits for something that should take milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -30,11 +32,63 @@ pub fn matrix() -> Vec<(Strategy, Scope)> {
     pairs
 }
 
+/// One server the HTTP behaviour must hold for: a strategy in a scope, or a
+/// reference server (which has its own scope and ignores `scope`).
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub engine: Engine,
+    pub scope: Scope,
+}
+
+impl Target {
+    pub fn config(self) -> ServeConfig {
+        config(self.engine, self.scope)
+    }
+
+    pub fn start(self) -> Server {
+        start_with(self.config())
+    }
+
+    /// The scope `/metrics` and the announce line report (`task` for tokio).
+    pub fn scope_name(self) -> &'static str {
+        self.config().scope_name()
+    }
+
+    /// The `dispatchlab serve` flags that choose this server.
+    pub fn serve_args(self) -> Vec<&'static str> {
+        let mut args = vec!["--strategy", self.engine.name()];
+        if self.engine.strategy().is_some() {
+            args.extend(["--scope", self.scope.name()]);
+        }
+        args
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.engine, self.scope_name())
+    }
+}
+
+/// Every strategy × scope pair of [`matrix`], then every compiled-in
+/// reference server (tokio): the servers that must behave alike over HTTP.
+pub fn servers() -> Vec<Target> {
+    let pairs = matrix().into_iter().map(|(strategy, scope)| Target {
+        engine: strategy.into(),
+        scope,
+    });
+    let references = Engine::REFERENCES.iter().map(|&engine| Target {
+        engine,
+        scope: Scope::Connection,
+    });
+    pairs.chain(references).collect()
+}
+
 /// A server config on a free loopback port.
-pub fn config(strategy: Strategy, scope: Scope) -> ServeConfig {
+pub fn config(strategy: impl Into<Engine>, scope: Scope) -> ServeConfig {
     ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy,
+        strategy: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(4),
         timeouts: Timeouts {
@@ -51,7 +105,7 @@ pub fn start(strategy: Strategy, scope: Scope) -> Server {
 }
 
 pub fn start_with(config: ServeConfig) -> Server {
-    let label = format!("{} / {}", config.strategy, config.scope);
+    let label = format!("{} / {}", config.strategy, config.scope_name());
     Server::start(config).unwrap_or_else(|err| panic!("{label}: server did not start: {err}"))
 }
 
