@@ -20,6 +20,7 @@ mod accept;
 mod cli;
 mod config;
 mod connection_scope;
+pub mod exchange;
 mod listener;
 mod read_buffer;
 mod request_scope;
