@@ -99,6 +99,15 @@ impl Client {
         }
     }
 
+    /// A client over a connection opened elsewhere.
+    pub fn from_stream(stream: TcpStream) -> Self {
+        stream.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+        Self {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send request");
     }
