@@ -1,6 +1,11 @@
 //! SIGTERM while clients are busy: every response that started is finished,
 //! idle and waiting connections are closed, and the process exits 0 within
 //! its shutdown timeout. Runs the real binary for every strategy and scope.
+//!
+//! Besides the busy clients, each run holds one idle keep-alive connection
+//! (it must be closed while a slow request is still in flight, not merely
+//! when the process exits) and one slow request (answered in full, with
+//! `Connection: close`; not with `inline`, where it would block the loop).
 
 mod support;
 
@@ -13,6 +18,8 @@ use std::time::{Duration, Instant};
 use support::{Client, ServerProcess, matrix};
 
 const CLIENTS: usize = 8;
+/// The `--shutdown-timeout` the servers run with.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What one client saw.
 #[derive(Debug, Default)]
@@ -60,7 +67,7 @@ fn sigterm_during_a_burst_loses_no_started_response() {
         let label = format!("{strategy}/{scope}");
         let args = [
             "--shutdown-timeout",
-            "20s",
+            "20s", // SHUTDOWN_TIMEOUT
             "--strategy",
             strategy.name(),
             "--scope",
@@ -68,6 +75,17 @@ fn sigterm_during_a_burst_loses_no_started_response() {
         ];
         let mut server = ServerProcess::spawn(&[&args[..], &["--workers", "4"]].concat());
         let (addr, child) = (server.addr, &mut server.child);
+        // Connected first, so that in connection scope each has a worker
+        // before the busy clients take the rest.
+        let mut idle = Client::connect(addr);
+        assert_eq!(idle.get("/").status, 200, "{label}");
+        // Not for inline: a sleeping handler would block its event loop and
+        // every busy client with it.
+        let mut slow = (!strategy.runs_on_caller()).then(|| {
+            let mut slow = Client::connect(addr);
+            slow.send(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n");
+            slow
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
@@ -79,6 +97,18 @@ fn sigterm_during_a_burst_loses_no_started_response() {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         let signalled = Instant::now();
+        assert!(idle.is_closed(), "{label}: the idle connection was not closed");
+        if let Some(slow) = &mut slow {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "{label}: the idle connection stayed open until the process exited"
+            );
+            let response = slow.read_response();
+            assert!(
+                response.status == 200 && response.says_close(),
+                "{label}: the request in flight is answered with Connection: close"
+            );
+        }
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
@@ -89,9 +119,14 @@ fn sigterm_during_a_burst_loses_no_started_response() {
             }
             thread::sleep(Duration::from_millis(10));
         };
+        let exited_after = signalled.elapsed();
         stop.store(true, Ordering::Relaxed);
         let seen: Vec<Seen> = clients.into_iter().map(|c| c.join().expect("client")).collect();
         assert!(status.success(), "{label}: exit status {status}");
+        assert!(
+            exited_after < SHUTDOWN_TIMEOUT,
+            "{label}: exit took {exited_after:?}, past --shutdown-timeout"
+        );
         for (index, client) in seen.iter().enumerate() {
             assert!(
                 client.partial.is_none(),

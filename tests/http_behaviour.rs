@@ -8,7 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Client, matrix, metric, start, start_with};
+use dispatchlab::Strategy;
+use support::{Client, eventually, matrix, metric, start, start_with};
 
 #[test]
 fn a_hundred_requests_on_one_keep_alive_connection() {
@@ -291,6 +292,12 @@ fn a_panicking_handler_gets_500_and_the_server_survives() {
         let mut client = Client::connect(server.local_addr());
         for _ in 0..10 {
             assert_eq!(client.get("/").status, 200, "{strategy}/{scope}: workers survived");
+        }
+        if strategy != Strategy::ThreadPerTask && !strategy.runs_on_caller() {
+            let workers = support::config(strategy, scope).dispatch.workers as u64;
+            eventually("the pool keeps its workers", || {
+                server.dispatch_stats().threads_alive == workers
+            });
         }
         assert_eq!(
             metric(server.local_addr(), "dispatchlab_handler_panics_total"),
