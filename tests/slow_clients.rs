@@ -161,7 +161,11 @@ fn a_thousand_slowloris_connections_do_not_stall_other_clients_in_request_scope(
 fn in_connection_scope_the_header_timeout_answers_408_and_frees_the_worker() {
     const WORKERS: usize = 4;
     const SLOW: usize = 3 * WORKERS;
-    for strategy in [Strategy::MutexQueue, Strategy::WorkStealing] {
+    for strategy in [
+        Strategy::MutexQueue,
+        #[cfg(feature = "work-stealing")]
+        Strategy::WorkStealing,
+    ] {
         let mut config = support::config(strategy, Scope::Connection);
         config.dispatch = DispatchConfig::with_workers(WORKERS);
         config.timeouts.header = Duration::from_millis(400);

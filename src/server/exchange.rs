@@ -3,8 +3,8 @@
 //!
 //! [`Exchange`] holds what one connection has received and not decoded, the
 //! request decoder, and the answers not yet written. The connection-scope
-//! job ([`connection_scope`](super)) moves bytes between it and a blocking
-//! socket; the fuzz target `connection` (see `fuzz/`) feeds it arbitrary
+//! job (`connection_scope::connection`) moves bytes between it and a
+//! blocking socket; the fuzz target `connection` (see `fuzz/`) feeds it arbitrary
 //! chunks directly, so that the state machine the server runs is the one
 //! fuzzed, without sockets.
 //!
