@@ -11,9 +11,9 @@
 //! Both buffers are bounded: the input by its capacity (a head that does not
 //! fit is refused 431), the output by [`FLUSH_AT`] plus one response, because
 //! [`Exchange::answer`] hands control back to be flushed once the output
-//! passes it. Without that, a buffer full of pipelined `/bytes?n=1048576`
-//! requests (about 450 of them fit in 16 KiB) would be answered into memory
-//! before the first byte was written.
+//! passes it. Without that, one 4 KiB read of pipelined `/bytes?n=1048576`
+//! requests (93 of them) would be answered into 93 MiB of memory before the
+//! first byte was written.
 
 use std::io::{self, Read};
 use std::sync::Arc;
