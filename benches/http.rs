@@ -51,7 +51,7 @@ fn matrix() -> Vec<(Strategy, Scope)> {
 fn start_server(strategy: Strategy, scope: Scope) -> Server {
     let config = ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy,
+        strategy: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(WORKERS),
         ..ServeConfig::default()

@@ -2,6 +2,11 @@
 //! idle and waiting connections are closed, and the process exits 0 within
 //! its shutdown timeout. Runs the real binary for every strategy and scope,
 //! and for the tokio reference server.
+//!
+//! Besides the busy clients, each run holds one idle keep-alive connection
+//! (it must be closed while a slow request is still in flight, not merely
+//! when the process exits) and one slow request (answered in full, with
+//! `Connection: close`; not with `inline`, where it would block the loop).
 
 mod support;
 
@@ -11,9 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use dispatchlab::server::Engine;
 use support::{Client, ServerProcess, servers};
 
 const CLIENTS: usize = 8;
+/// The `--shutdown-timeout` the servers run with.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What one client saw.
 #[derive(Debug, Default)]
@@ -59,9 +67,20 @@ fn busy_client(addr: SocketAddr, stop: &AtomicBool) -> Seen {
 fn sigterm_during_a_burst_loses_no_started_response() {
     for target in servers() {
         let label = target.to_string();
-        let args = ["--shutdown-timeout", "20s", "--workers", "4"];
+        let args = ["--shutdown-timeout", "20s", "--workers", "4"]; // SHUTDOWN_TIMEOUT
         let mut server = ServerProcess::spawn(&[&args[..], &target.serve_args()].concat());
         let (addr, child) = (server.addr, &mut server.child);
+        // Connected first, so that in connection scope each has a worker
+        // before the busy clients take the rest.
+        let mut idle = Client::connect(addr);
+        assert_eq!(idle.get("/").status, 200, "{label}");
+        // Not for inline: a sleeping handler would block its event loop and
+        // every busy client with it.
+        let mut slow = (!blocks_its_loop(target.engine)).then(|| {
+            let mut slow = Client::connect(addr);
+            slow.send(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n");
+            slow
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
@@ -73,6 +92,18 @@ fn sigterm_during_a_burst_loses_no_started_response() {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         let signalled = Instant::now();
+        assert!(idle.is_closed(), "{label}: the idle connection was not closed");
+        if let Some(slow) = &mut slow {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "{label}: the idle connection stayed open until the process exited"
+            );
+            let response = slow.read_response();
+            assert!(
+                response.status == 200 && response.says_close(),
+                "{label}: the request in flight is answered with Connection: close"
+            );
+        }
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
@@ -83,9 +114,14 @@ fn sigterm_during_a_burst_loses_no_started_response() {
             }
             thread::sleep(Duration::from_millis(10));
         };
+        let exited_after = signalled.elapsed();
         stop.store(true, Ordering::Relaxed);
         let seen: Vec<Seen> = clients.into_iter().map(|c| c.join().expect("client")).collect();
         assert!(status.success(), "{label}: exit status {status}");
+        assert!(
+            exited_after < SHUTDOWN_TIMEOUT,
+            "{label}: exit took {exited_after:?}, past --shutdown-timeout"
+        );
         for (index, client) in seen.iter().enumerate() {
             assert!(
                 client.partial.is_none(),
@@ -100,4 +136,10 @@ fn sigterm_during_a_burst_loses_no_started_response() {
             "{label}: no in-flight request was answered with Connection: close"
         );
     }
+}
+
+/// Whether a sleeping handler would block the thread that does the I/O (the
+/// `inline` strategy).
+fn blocks_its_loop(engine: Engine) -> bool {
+    matches!(engine, Engine::Dispatch(strategy) if strategy.runs_on_caller())
 }

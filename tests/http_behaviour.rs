@@ -9,7 +9,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Client, metric, servers, start_with};
+use dispatchlab::Strategy;
+use dispatchlab::server::Engine;
+use support::{Client, eventually, metric, servers, start_with};
 
 #[test]
 fn a_hundred_requests_on_one_keep_alive_connection() {
@@ -296,6 +298,15 @@ fn a_panicking_handler_gets_500_and_the_server_survives() {
         let mut client = Client::connect(server.local_addr());
         for _ in 0..10 {
             assert_eq!(client.get("/").status, 200, "{target}: workers survived");
+        }
+        if let Engine::Dispatch(strategy) = target.engine
+            && strategy != Strategy::ThreadPerTask
+            && !strategy.runs_on_caller()
+        {
+            let workers = target.config().dispatch.workers as u64;
+            eventually("the pool keeps its workers", || {
+                server.dispatch_stats().threads_alive == workers
+            });
         }
         assert_eq!(
             metric(server.local_addr(), "dispatchlab_handler_panics_total"),

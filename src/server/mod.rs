@@ -25,6 +25,7 @@ mod cli;
 mod config;
 mod connection_scope;
 mod engine;
+pub mod exchange;
 mod listener;
 mod read_buffer;
 mod request_scope;

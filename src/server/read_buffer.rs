@@ -38,6 +38,11 @@ impl ReadBuffer {
         self.start == self.end
     }
 
+    /// The most unconsumed bytes it holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.end - self.start == self.capacity
     }

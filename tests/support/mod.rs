@@ -153,6 +153,15 @@ impl Client {
         }
     }
 
+    /// A client over a connection opened elsewhere.
+    pub fn from_stream(stream: TcpStream) -> Self {
+        stream.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+        Self {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send request");
     }
@@ -323,13 +332,20 @@ impl ServerProcess {
     /// Starts `dispatchlab serve --addr 127.0.0.1:0 ARGS…` and reads the
     /// address from the line it prints first.
     pub fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
+        Self::spawn_with(args, |_| {})
+    }
+
+    /// As [`spawn`](Self::spawn), after `prepare` has adjusted the command
+    /// (resource limits, user, environment).
+    pub fn spawn_with(args: &[&str], prepare: impl FnOnce(&mut Command)) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dispatchlab"));
+        command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dispatchlab serve");
+            .stderr(Stdio::null());
+        prepare(&mut command);
+        let mut child = command.spawn().expect("start dispatchlab serve");
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout");
         BufReader::new(stdout)
@@ -340,8 +356,28 @@ impl ServerProcess {
             .nth(1)
             .and_then(|rest| rest.split('/').next())
             .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+            .unwrap_or_else(|| panic!("no address in {line:?} (did the server start?)"));
         Self { child, addr }
+    }
+
+    /// User plus system CPU time the process has used, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
+        // Fields after the command name (which may hold spaces) start at
+        // field 3; utime and stime are fields 14 and 15, in clock ticks.
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .expect("stat has a command name");
+        let ticks: u64 = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|field| field.parse::<u64>().expect("numeric utime/stime"))
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
     }
 
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).

@@ -14,8 +14,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::http::{CONTINUE, Decoded, HttpError, RequestDecoder};
-use crate::server::read_buffer::ReadBuffer;
+use crate::http::HttpError;
+use crate::server::exchange::{Exchange, Turn};
 use crate::server::{LINGER, LINGER_BYTES};
 
 use super::Context;
@@ -47,9 +47,7 @@ enum Ending {
 
 struct Connection<'a> {
     stream: TcpStream,
-    input: ReadBuffer,
-    output: Vec<u8>,
-    decoder: RequestDecoder,
+    exchange: Exchange,
     /// When the first byte of the request now being received arrived.
     request_started: Option<Instant>,
     ctx: &'a Context,
@@ -59,9 +57,7 @@ impl<'a> Connection<'a> {
     fn new(stream: TcpStream, ctx: &'a Context) -> Self {
         Self {
             stream,
-            input: ReadBuffer::new(ctx.core.limits.max_header_bytes + 4096),
-            output: Vec::with_capacity(1024),
-            decoder: RequestDecoder::new(ctx.core.limits),
+            exchange: Exchange::new(ctx.core.service.clone(), ctx.core.limits),
             request_started: None,
             ctx,
         }
@@ -76,12 +72,11 @@ impl<'a> Connection<'a> {
             return Ending::Broken;
         }
         loop {
-            match self.answer_buffered() {
-                Ok(None) => {}
-                Ok(Some(ending)) => return ending,
-                Err(_) => return Ending::Broken,
-            }
-            match self.read_more() {
+            let step = match self.answer_buffered() {
+                Ok(None) => self.read_more(),
+                other => other,
+            };
+            match step {
                 Ok(None) => {}
                 Ok(Some(ending)) => return ending,
                 Err(_) => return Ending::Broken,
@@ -89,41 +84,29 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Answers every complete request in the buffer, then flushes. Returns
-    /// an ending when the connection must close.
+    /// Answers every complete request in the buffer, flushing as the
+    /// exchange asks. Returns an ending when the connection must close.
     fn answer_buffered(&mut self) -> io::Result<Option<Ending>> {
         loop {
-            match self.decoder.decode(self.input.data()) {
-                Ok((used, Decoded::Request(request))) => {
-                    self.input.consume(used);
-                    self.request_started = None;
-                    let stats = &self.ctx.core.service.stats;
-                    stats.request();
-                    stats.request_started();
-                    let keep_open = self.ctx.core.service.answer(&request, &mut self.output);
-                    stats.request_answered();
-                    if !keep_open {
-                        self.flush()?;
-                        return Ok(Some(self.ending_after_close()));
-                    }
-                }
-                Ok((used, Decoded::Continue)) => {
-                    self.input.consume(used);
-                    self.output.extend_from_slice(CONTINUE);
-                }
-                Ok((used, Decoded::NeedMore)) => {
-                    self.input.consume(used);
-                    self.flush()?;
-                    return Ok(None);
-                }
-                Err(error) => return self.refuse(error).map(Some),
+            let answered_before = self.exchange.requests_answered();
+            let turn = self.exchange.answer();
+            if self.exchange.requests_answered() != answered_before {
+                // The next request's clock starts when its bytes are awaited.
+                self.request_started = None;
+            }
+            self.flush()?;
+            match turn {
+                Turn::Flush => {}
+                Turn::NeedMore => return Ok(None),
+                Turn::Close { linger: false } => return Ok(Some(Ending::Clean)),
+                Turn::Close { linger: true } => return Ok(Some(Ending::Linger)),
             }
         }
     }
 
     /// Blocks for more bytes within the timeout that applies now.
     fn read_more(&mut self) -> io::Result<Option<Ending>> {
-        let idle = self.input.is_empty() && self.decoder.at_message_start();
+        let idle = self.exchange.is_between_requests();
         let shutting_down = self.ctx.core.shutdown.is_started();
         let timeout = match (idle, shutting_down) {
             (true, false) => self.ctx.core.timeouts.idle,
@@ -134,8 +117,8 @@ impl<'a> Connection<'a> {
             return self.refuse(HttpError::Timeout).map(Some);
         }
         self.stream.set_read_timeout(Some(timeout))?;
-        match self.input.read_from(&mut self.stream) {
-            Ok(0) if self.input.is_full() => self.refuse(HttpError::HeadersTooLarge).map(Some),
+        match self.exchange.read_from(&mut self.stream) {
+            Ok(0) if self.exchange.is_full() => self.refuse(HttpError::HeadersTooLarge).map(Some),
             Ok(0) => Ok(Some(Ending::Clean)),
             Ok(_) => {
                 self.request_started.get_or_insert_with(Instant::now);
@@ -154,25 +137,15 @@ impl<'a> Connection<'a> {
     }
 
     fn refuse(&mut self, error: HttpError) -> io::Result<Ending> {
-        self.ctx.core.service.refuse(error, &mut self.output);
+        self.exchange.refuse(error);
         self.flush()?;
         Ok(Ending::Linger)
     }
 
-    /// After a response that closes: linger only if the client already sent
-    /// more (pipelined requests we will not answer).
-    fn ending_after_close(&self) -> Ending {
-        if self.input.is_empty() && self.decoder.at_message_start() {
-            Ending::Clean
-        } else {
-            Ending::Linger
-        }
-    }
-
     fn flush(&mut self) -> io::Result<()> {
-        if !self.output.is_empty() {
-            self.stream.write_all(&self.output)?;
-            self.output.clear();
+        if !self.exchange.output().is_empty() {
+            self.stream.write_all(self.exchange.output())?;
+            self.exchange.clear_output();
         }
         Ok(())
     }

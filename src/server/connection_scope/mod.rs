@@ -110,11 +110,11 @@ impl Acceptor {
         let mut paused_until: Option<Instant> = None;
         loop {
             let timeout = paused_until.map(|until| until.saturating_duration_since(Instant::now()));
-            if let Err(err) = self.poll.poll(&mut events, timeout) {
-                if err.kind() != io::ErrorKind::Interrupted {
-                    eprintln!("dispatchlab: acceptor poll failed: {err}; acceptor stopping");
-                    return;
-                }
+            if let Err(err) = self.poll.poll(&mut events, timeout)
+                && err.kind() != io::ErrorKind::Interrupted
+            {
+                eprintln!("dispatchlab: acceptor poll failed: {err}; acceptor stopping");
+                return;
             }
             if self.ctx.core.shutdown.is_started() {
                 return;
@@ -168,10 +168,10 @@ impl Acceptor {
                 connection::serve(stream, &ctx);
             }
         });
-        if let Err(rejected) = self.ctx.core.dispatcher.dispatch(job) {
-            if let Some(stream) = slot.lock().take() {
-                self.refuse(stream, &rejected);
-            }
+        if let Err(rejected) = self.ctx.core.dispatcher.dispatch(job)
+            && let Some(stream) = slot.lock().take()
+        {
+            self.refuse(stream, &rejected);
         }
     }
 

@@ -153,11 +153,11 @@ impl EventLoop {
         self.completions.owned_by_this_thread();
         let mut events = Events::with_capacity(1024);
         loop {
-            if let Err(err) = self.poll.poll(&mut events, Some(self.timeout())) {
-                if err.kind() != io::ErrorKind::Interrupted {
-                    eprintln!("dispatchlab: event loop poll failed: {err}; loop stopping");
-                    return;
-                }
+            if let Err(err) = self.poll.poll(&mut events, Some(self.timeout()))
+                && err.kind() != io::ErrorKind::Interrupted
+            {
+                eprintln!("dispatchlab: event loop poll failed: {err}; loop stopping");
+                return;
             }
             let now = Instant::now();
             let mut accept_ready = false;
