@@ -98,6 +98,18 @@ pub(crate) const LINGER: Duration = Duration::from_millis(500);
 /// The most bytes discarded while lingering.
 pub(crate) const LINGER_BYTES: usize = 256 * 1024;
 
+/// Why a blocking or tokio connection ended, which decides how it closes
+/// (request scope decides the same per connection in its event loop).
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// Clean end at a message boundary: close at once.
+    Clean,
+    /// Ended with bytes the client may still be sending: linger first.
+    Linger,
+    /// The socket failed: just drop it.
+    Broken,
+}
+
 /// A running server. Dropping it shuts it down gracefully.
 #[derive(Debug)]
 pub struct Server {

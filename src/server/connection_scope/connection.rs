@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::HttpError;
 use crate::server::exchange::{Exchange, Turn};
-use crate::server::{LINGER, LINGER_BYTES};
+use crate::server::{Ending, LINGER, LINGER_BYTES};
 
 use super::Context;
 
@@ -32,17 +32,6 @@ pub(super) fn serve(stream: TcpStream, ctx: &Context) {
     drop(registration);
     connection.close(ending);
     ctx.core.service.stats.connection_closed();
-}
-
-/// Why the connection ended, which decides how it closes.
-#[derive(Debug, PartialEq, Eq)]
-enum Ending {
-    /// Clean end at a message boundary: close at once.
-    Clean,
-    /// Ended with bytes the client may still be sending: linger first.
-    Linger,
-    /// The socket failed: just drop it.
-    Broken,
 }
 
 struct Connection<'a> {

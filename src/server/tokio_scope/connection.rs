@@ -24,7 +24,7 @@ use tokio::time::timeout;
 
 use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
 use crate::server::read_buffer::ReadBuffer;
-use crate::server::{LINGER, LINGER_BYTES};
+use crate::server::{Ending, LINGER, LINGER_BYTES};
 use crate::workload::Reply;
 
 use super::Context;
@@ -45,17 +45,6 @@ pub(super) async fn serve(
     let ending = connection.run().await;
     connection.close(ending).await;
     ctx.service.stats.connection_closed();
-}
-
-/// Why the connection ended, which decides how it closes.
-#[derive(Debug, PartialEq, Eq)]
-enum Ending {
-    /// Clean end at a message boundary: close at once.
-    Clean,
-    /// Ended with bytes the client may still be sending: linger first.
-    Linger,
-    /// The socket failed: just drop it.
-    Broken,
 }
 
 struct Connection<'a> {
