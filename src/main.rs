@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP with one strategy in one scope until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load an HTTP/1.x server, as wrk (closed loop) or wrk2 (-R: constant rate).
     ///
     /// Exit status: 0 when the run completed and at least one request

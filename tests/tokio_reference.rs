@@ -1,7 +1,8 @@
 //! What is particular to the tokio reference server (its HTTP behaviour is
 //! checked with every other server in `http_behaviour` and
 //! `graceful_shutdown`): `/sleep` waits without holding a worker thread,
-//! `/metrics` reports the runtime's threads, and `--scope` is refused.
+//! `/metrics` reports the runtime's threads, and `--scope` and the
+//! dispatcher-only flags are refused.
 #![cfg(feature = "tokio")]
 
 mod support;
@@ -33,23 +34,31 @@ fn sleeping_requests_do_not_hold_the_only_worker() {
     }
 }
 
-#[test]
-fn the_cli_refuses_a_scope_for_tokio() {
+/// `dispatchlab serve --strategy tokio` with `extra`: exit status and stderr.
+fn serve_tokio_with(extra: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--strategy",
-            "tokio",
-            "--scope",
-            "request",
-        ])
+        .args(["serve", "--addr", "127.0.0.1:0", "--strategy", "tokio"])
+        .args(extra)
         .output()
         .expect("run dispatchlab serve");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_refuses_a_scope_for_tokio() {
+    let (status, stderr) = serve_tokio_with(&["--scope", "request"]);
+    assert_eq!(status, Some(1), "{stderr}");
     assert!(stderr.contains("takes no --scope"), "{stderr}");
+}
+
+#[test]
+fn the_cli_refuses_dispatcher_flags_for_tokio_instead_of_ignoring_them() {
+    let (status, stderr) = serve_tokio_with(&["--io-threads", "2", "--idle-spin", "1ms"]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("takes no --idle-spin, --io-threads"), "{stderr}");
 }
 
 #[test]

@@ -28,8 +28,15 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         eprintln!("dispatchlab: note: could not raise the open-file limit ({err}); see `ulimit -n`");
     }
     let config = args.config();
-    if args.scope.is_some() && config.strategy.strategy().is_none() {
-        return Err(ServeError::OwnScope(config.strategy.name()));
+    if config.strategy.strategy().is_none() {
+        let scope = args.scope.is_some().then_some("--scope");
+        let flags: Vec<&'static str> = scope.into_iter().chain(args.dispatcher_flags_given()).collect();
+        if !flags.is_empty() {
+            return Err(ServeError::NotForReference {
+                server: config.strategy.name(),
+                flags,
+            });
+        }
     }
     if let Some(cap) = somaxconn().filter(|&cap| cap < config.backlog) {
         eprintln!(

@@ -140,7 +140,9 @@ pub struct ServeArgs {
     ///
     /// `tokio` is not a dispatcher: it serves each connection as a task on
     /// tokio's runtime and takes no --scope; of the tuning flags only
-    /// --workers (its worker threads) applies.
+    /// --workers (its worker threads) applies, and the dispatcher-only ones
+    /// (--max-threads, --pick, --idle-spin, --wake, --accept-threads,
+    /// --io-threads, --max-in-flight) are refused.
     #[arg(long, short = 's', default_value = "mutex-queue")]
     pub strategy: Engine,
     /// What one job covers: a whole connection, or one request [default:
@@ -154,27 +156,27 @@ pub struct ServeArgs {
     /// thread-per-task: most live threads; past it connections/requests get 503.
     #[arg(long)]
     pub max_threads: Option<usize>,
-    /// worker-channels: how the dispatcher picks a worker.
-    #[arg(long, value_enum, default_value_t = Pick::RoundRobin)]
-    pub pick: Pick,
-    /// work-stealing: how long an idle worker keeps looking for work before it parks (e.g. 0, 20us, 1ms).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
-    pub idle_spin: Duration,
-    /// work-stealing: which sleeping workers a new job wakes.
-    #[arg(long, value_enum, default_value_t = WakePolicy::OneIfNoneSearching)]
-    pub wake: WakePolicy,
+    /// worker-channels: how the dispatcher picks a worker [default: round-robin].
+    #[arg(long, value_enum)]
+    pub pick: Option<Pick>,
+    /// work-stealing: how long an idle worker keeps looking for work before it parks (e.g. 0, 20us, 1ms) [default: 0s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub idle_spin: Option<Duration>,
+    /// work-stealing: which sleeping workers a new job wakes [default: one-if-none-searching].
+    #[arg(long, value_enum)]
+    pub wake: Option<WakePolicy>,
     /// Listen backlog: connections the kernel queues before accept (capped by net.core.somaxconn).
     #[arg(long, default_value_t = 1024)]
     pub backlog: u32,
-    /// Connection scope: threads accepting connections.
-    #[arg(long, default_value_t = 1)]
-    pub accept_threads: usize,
-    /// Request scope: event-loop threads, each with its own SO_REUSEPORT listener.
-    #[arg(long, default_value_t = 1)]
-    pub io_threads: usize,
-    /// Request scope: requests in flight per event loop before it stops reading.
-    #[arg(long, default_value_t = 1024)]
-    pub max_in_flight: usize,
+    /// Connection scope: threads accepting connections [default: 1].
+    #[arg(long)]
+    pub accept_threads: Option<usize>,
+    /// Request scope: event-loop threads, each with its own SO_REUSEPORT listener [default: 1].
+    #[arg(long)]
+    pub io_threads: Option<usize>,
+    /// Request scope: requests in flight per event loop before it stops reading [default: 1024].
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
     /// Time allowed from the first byte of a request to its end; then 408.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
@@ -213,8 +215,26 @@ Examples:
 Routes: /  /sleep?ms=N  /spin?us=N  /bytes?n=N  /metrics";
 
 impl ServeArgs {
+    /// The dispatcher-only flags that were given (a reference server
+    /// refuses them rather than ignoring them).
+    pub fn dispatcher_flags_given(&self) -> Vec<&'static str> {
+        [
+            ("--max-threads", self.max_threads.is_some()),
+            ("--pick", self.pick.is_some()),
+            ("--idle-spin", self.idle_spin.is_some()),
+            ("--wake", self.wake.is_some()),
+            ("--accept-threads", self.accept_threads.is_some()),
+            ("--io-threads", self.io_threads.is_some()),
+            ("--max-in-flight", self.max_in_flight.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
     /// The configuration these arguments describe.
     pub fn config(&self) -> ServeConfig {
+        let defaults = ServeConfig::default();
         ServeConfig {
             addr: self.addr,
             strategy: self.strategy,
@@ -222,14 +242,14 @@ impl ServeArgs {
             dispatch: DispatchConfig {
                 workers: self.workers.unwrap_or_else(default_workers),
                 max_threads: self.max_threads,
-                pick: self.pick,
-                idle_spin: self.idle_spin,
-                wake: self.wake,
+                pick: self.pick.unwrap_or(defaults.dispatch.pick),
+                idle_spin: self.idle_spin.unwrap_or(defaults.dispatch.idle_spin),
+                wake: self.wake.unwrap_or(defaults.dispatch.wake),
             },
             backlog: self.backlog,
-            accept_threads: self.accept_threads,
-            io_threads: self.io_threads,
-            max_in_flight: self.max_in_flight,
+            accept_threads: self.accept_threads.unwrap_or(defaults.accept_threads),
+            io_threads: self.io_threads.unwrap_or(defaults.io_threads),
+            max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
             limits: Limits {
                 max_body: self.max_body,
                 ..Limits::default()

@@ -299,8 +299,14 @@ pub enum ServeError {
     },
     /// The strategy only works in request scope.
     NeedsRequestScope(&'static str),
-    /// A reference server was given a `--scope`; it has its own.
-    OwnScope(&'static str),
+    /// A reference server was given a `--scope` (it has its own) or flags
+    /// that only tune dispatch strategies.
+    NotForReference {
+        /// The reference server.
+        server: &'static str,
+        /// The flags it refuses, as given.
+        flags: Vec<&'static str>,
+    },
     /// A thread, poller or signal handler could not be set up.
     Setup(io::Error),
     /// Graceful shutdown did not finish in time.
@@ -326,10 +332,12 @@ impl fmt::Display for ServeError {
                 "{what} runs jobs on the event-loop thread and only works with --scope request \
                  (in connection scope it would serve one connection at a time)"
             ),
-            ServeError::OwnScope(what) => write!(
+            ServeError::NotForReference { server, flags } => write!(
                 f,
-                "{what} is a reference server, not a dispatcher: it serves each connection as a task on its \
-                 own runtime and takes no --scope (leave the flag out)"
+                "{server} is a reference server, not a dispatcher: it serves each connection as a task on its \
+                 own runtime and takes no {} (leave {} out; --workers sets its threads)",
+                flags.join(", "),
+                if flags.len() == 1 { "the flag" } else { "them" }
             ),
             ServeError::Setup(err) => write!(f, "cannot set up the server: {err}"),
             ServeError::ShutdownTimedOut {
