@@ -1,8 +1,9 @@
 //! What is particular to the tokio reference server (its HTTP behaviour is
 //! checked with every other server in `http_behaviour` and
 //! `graceful_shutdown`): `/sleep` waits without holding a worker thread,
-//! `/metrics` reports the runtime's threads, and `--scope` and the
-//! dispatcher-only flags are refused.
+//! `/metrics` reports the runtime's threads, a pipeline of large answers is
+//! written as it grows, and `--scope` and the dispatcher-only flags are
+//! refused.
 #![cfg(feature = "tokio")]
 
 mod support;
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::thread;
 
 use dispatchlab::server::{Engine, Scope};
-use support::{Client, eventually, metric, start_with};
+use support::{Client, ServerProcess, eventually, metric, start_with};
 
 #[test]
 fn sleeping_requests_do_not_hold_the_only_worker() {
@@ -32,6 +33,27 @@ fn sleeping_requests_do_not_hold_the_only_worker() {
     for sleeper in sleepers {
         assert_eq!(sleeper.join().expect("client thread"), 200);
     }
+}
+
+/// 40 pipelined `/bytes?n=1048576` requests, read only after a pause: the
+/// server writes its answers as they grow (every 64 KiB, as connection
+/// scope does) instead of building all 40 MiB before the first write.
+#[test]
+fn a_pipeline_of_large_answers_is_written_as_it_grows() {
+    const ANSWERS: usize = 40;
+    let server = ServerProcess::spawn(&["--strategy", "tokio", "--workers", "1"]);
+    let mut client = Client::connect(server.addr);
+    client.send(&b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: t\r\n\r\n".repeat(ANSWERS));
+    thread::sleep(std::time::Duration::from_millis(300));
+    for n in 0..ANSWERS {
+        let response = client.read_response();
+        assert_eq!((response.status, response.body.len()), (200, 1 << 20), "answer {n}");
+    }
+    let peak_mib = server.memory_kib("VmHWM") / 1024;
+    assert!(
+        peak_mib < (ANSWERS / 2) as u64,
+        "peak RSS {peak_mib} MiB for {ANSWERS} pipelined 1 MiB answers: they were held, not streamed"
+    );
 }
 
 /// `dispatchlab serve --strategy tokio` with `extra`: exit status and stderr.

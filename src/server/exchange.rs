@@ -31,8 +31,8 @@ use super::stats::{ServerStats, StatsSnapshot};
 pub const FLUSH_AT: usize = 64 * 1024;
 
 /// Room for the largest head the limits accept plus a little pipelined
-/// input after it.
-const INPUT_SLACK: usize = 4096;
+/// input after it (the tokio server's buffers are sized the same).
+pub(crate) const INPUT_SLACK: usize = 4096;
 
 /// What the connection should do after [`Exchange::answer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

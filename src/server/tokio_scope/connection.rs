@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
+use crate::server::exchange::{FLUSH_AT, INPUT_SLACK};
 use crate::server::read_buffer::ReadBuffer;
 use crate::server::{Ending, LINGER, LINGER_BYTES};
 use crate::workload::Reply;
@@ -62,7 +63,7 @@ impl<'a> Connection<'a> {
     fn new(stream: TcpStream, ctx: &'a Context, stopped: watch::Receiver<bool>) -> Self {
         Self {
             stream,
-            input: ReadBuffer::new(ctx.limits.max_header_bytes + 4096),
+            input: ReadBuffer::new(ctx.limits.max_header_bytes + INPUT_SLACK),
             output: Vec::new(),
             decoder: RequestDecoder::new(ctx.limits),
             request_started: None,
@@ -86,8 +87,9 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Answers every complete request in the buffer, then flushes. Returns
-    /// an ending when the connection must close.
+    /// Answers every complete request in the buffer, flushing whenever the
+    /// output passes [`FLUSH_AT`] and at the end. Returns an ending when the
+    /// connection must close.
     async fn answer_buffered(&mut self) -> io::Result<Option<Ending>> {
         let stats = &self.ctx.service.stats;
         loop {
@@ -102,6 +104,11 @@ impl<'a> Connection<'a> {
                     if !keep_open {
                         self.flush().await?;
                         return Ok(Some(self.ending_after_close()));
+                    }
+                    // As connection scope does: a buffer of pipelined large
+                    // answers is written as it grows, not held whole.
+                    if self.output.len() >= FLUSH_AT {
+                        self.flush().await?;
                     }
                 }
                 Ok((used, Decoded::Continue)) => {
