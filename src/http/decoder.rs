@@ -6,7 +6,8 @@
 //! next call. Both scopes drive it the same way: connection scope from a
 //! blocking socket, request scope from an event loop.
 
-use super::request::{BodyFraming, Request, parse_head};
+use super::chunked::parse_size_line;
+use super::request::{BodyFraming, Request, parse_head, parse_trailers};
 use super::{HttpError, Limits};
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -20,9 +21,6 @@ pub enum Decoded {
     /// The bytes so far are a valid prefix; read more.
     NeedMore,
 }
-
-/// Longest chunk-size line accepted (size, extensions, CRLF).
-const MAX_CHUNK_SIZE_LINE: usize = 1024;
 
 /// Turns a byte stream into requests: bytes in any split, complete requests
 /// out, bodies read and discarded.
@@ -49,7 +47,7 @@ enum ChunkStep {
     Size,
     Data(u64),
     DataEnd,
-    Trailer { seen: usize },
+    Trailers,
 }
 
 /// The outcome of one step over the body.
@@ -103,8 +101,9 @@ impl RequestDecoder {
                         return Ok((consumed, Decoded::Continue));
                     }
                 }
-                State::Body { body, .. } => {
-                    let (used, step) = body.discard(rest, &self.limits)?;
+                State::Body { request, body } => {
+                    let method = request.method;
+                    let (used, step) = body.discard(rest, &self.limits).map_err(|err| err.of(method))?;
                     consumed += used;
                     match step {
                         Step::NeedMore => return Ok((consumed, Decoded::NeedMore)),
@@ -152,12 +151,13 @@ fn discard_chunked(
     limits: &Limits,
 ) -> Result<(usize, Step), HttpError> {
     match *step {
-        ChunkStep::Size => match httparse::parse_chunk_size(input) {
-            Ok(httparse::Status::Complete((used, 0))) => {
-                *step = ChunkStep::Trailer { seen: 0 };
+        ChunkStep::Size => match parse_size_line(input)? {
+            None => Ok((0, Step::NeedMore)),
+            Some((used, 0)) => {
+                *step = ChunkStep::Trailers;
                 Ok((used, Step::Continue))
             }
-            Ok(httparse::Status::Complete((used, size))) => {
+            Some((used, size)) => {
                 *total = total.checked_add(size).ok_or(HttpError::BodyTooLarge)?;
                 if *total > limits.max_body {
                     return Err(HttpError::BodyTooLarge);
@@ -165,11 +165,6 @@ fn discard_chunked(
                 *step = ChunkStep::Data(size);
                 Ok((used, Step::Continue))
             }
-            Ok(httparse::Status::Partial) if input.len() > MAX_CHUNK_SIZE_LINE => {
-                Err(HttpError::BadRequest("chunk size line too long"))
-            }
-            Ok(httparse::Status::Partial) => Ok((0, Step::NeedMore)),
-            Err(httparse::InvalidChunkSize) => Err(HttpError::BadRequest("malformed chunk size")),
         },
         ChunkStep::Data(remaining) => {
             let used = input.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
@@ -189,24 +184,10 @@ fn discard_chunked(
             [] | [b'\r'] => Ok((0, Step::NeedMore)),
             _ => Err(HttpError::BadRequest("chunk data not followed by CRLF")),
         },
-        ChunkStep::Trailer { seen } => {
-            let Some(end) = input.iter().position(|&b| b == b'\n') else {
-                if seen + input.len() > limits.max_header_bytes {
-                    return Err(HttpError::HeadersTooLarge);
-                }
-                return Ok((0, Step::NeedMore));
-            };
-            let line = &input[..=end];
-            if line == b"\r\n" || line == b"\n" {
-                return Ok((line.len(), Step::Done));
-            }
-            let seen = seen + line.len();
-            if seen > limits.max_header_bytes {
-                return Err(HttpError::HeadersTooLarge);
-            }
-            *step = ChunkStep::Trailer { seen };
-            Ok((line.len(), Step::Continue))
-        }
+        ChunkStep::Trailers => match parse_trailers(input, limits)? {
+            None => Ok((0, Step::NeedMore)),
+            Some(used) => Ok((used, Step::Done)),
+        },
     }
 }
 

@@ -88,15 +88,26 @@ pub(crate) struct Head {
 }
 
 /// Parses a head from the start of `input`: `Ok(None)` when it is not complete
-/// yet (and still within the limits).
+/// yet (and still within the limits). A refusal of a request whose method
+/// was read as `HEAD` is answered without a body.
 pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
     // Uninitialised slots: zeroing 128 headers (4 KiB) per parse showed in profiles.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; Limits::HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
     let mut parsed = httparse::Request::new(&mut []);
-    let status = parsed
-        .parse_with_uninit_headers(input, slots)
-        .map_err(|err| classify_parse_error(err, input))?;
+    let status = parsed.parse_with_uninit_headers(input, slots);
+    let method = method_of(parsed.method.unwrap_or_default());
+    read_head(&parsed, status, input, limits).map_err(|err| err.of(method))
+}
+
+/// Checks what httparse made of `input` and builds the head from it.
+fn read_head(
+    parsed: &httparse::Request<'_, '_>,
+    status: httparse::Result<usize>,
+    input: &[u8],
+    limits: &Limits,
+) -> Result<Option<Head>, HttpError> {
+    let status = status.map_err(|err| classify_parse_error(err, input))?;
     check_request_line_length(input, limits)?;
     let len = match status {
         httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
@@ -104,6 +115,7 @@ pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, 
         httparse::Status::Complete(len) if len > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
         httparse::Status::Complete(len) => len,
     };
+    check_field_bytes(&input[..len])?;
     let version = match parsed.version {
         Some(0) => Version::Http10,
         Some(1) => Version::Http11,
@@ -127,6 +139,41 @@ pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, 
     }))
 }
 
+/// Reads the trailer section after the last chunk, blank line included:
+/// `Ok(None)` until it is complete, else its length. Its fields follow the
+/// head's rules and limits; none is acted on.
+pub(crate) fn parse_trailers(input: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+    let mut slots = [httparse::EMPTY_HEADER; Limits::HEADER_SLOTS];
+    let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
+    let len = match httparse::parse_headers(input, slots).map_err(|err| classify_parse_error(err, input))? {
+        httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete((len, _)) if len > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Complete((len, _)) => len,
+    };
+    check_field_bytes(&input[..len])?;
+    Ok(Some(len))
+}
+
+/// Refuses what httparse lets through in a head or trailer section: a bare
+/// LF taken as a line end (it accepts one, and a front end that does not
+/// reads different fields: the classic desync), a bare CR, and any control
+/// byte other than HTAB (which httparse keeps out of names, not of every line).
+fn check_field_bytes(section: &[u8]) -> Result<(), HttpError> {
+    let mut previous = 0;
+    for (at, &byte) in section.iter().enumerate() {
+        match byte {
+            b'\n' if previous != b'\r' => return Err(HttpError::BadRequest("bare LF in the head")),
+            b'\r' if section.get(at + 1) != Some(&b'\n') => return Err(HttpError::BadRequest("bare CR in the head")),
+            b'\r' | b'\n' | b'\t' => {}
+            0..=0x1f | 0x7f => return Err(HttpError::BadRequest("control character in the head")),
+            _ => {}
+        }
+        previous = byte;
+    }
+    Ok(())
+}
+
 /// Tells a version we do not speak (505) from a line that is not HTTP (400).
 fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
     match err {
@@ -141,13 +188,20 @@ fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
     }
 }
 
-/// `HTTP/<digit>.<digit>` or `HTTP/<digit>` at the end of the request line.
+/// A well-formed request line, `method SP target SP HTTP/<digit>.<digit>` (or
+/// `HTTP/<digit>`), whose version is one we do not speak. `GET /a b HTTP/1.1`
+/// has three spaces: it is malformed, not of another version.
 fn looks_like_other_http_version(input: &[u8]) -> bool {
     let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
+    if method.is_empty() || target.is_empty() {
+        return false;
+    }
     match version.strip_prefix(b"HTTP/") {
         Some([major]) => major.is_ascii_digit(),
         Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
@@ -175,8 +229,13 @@ fn method_of(method: &str) -> Method {
 
 /// Reduces the target to origin form: `/path?query`. Absolute form
 /// (`http://host/path`) is accepted as RFC 9112 requires; `*` and anything
-/// else not starting with `/` is refused.
+/// else not starting with `/` is refused, and so is a byte that is not
+/// visible ASCII.
 fn origin_form(target: &str) -> Result<String, HttpError> {
+    // httparse lets bytes >= 0x80 through; a request-target is ASCII (RFC 9112 §3.2).
+    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(HttpError::BadRequest("the request target is not visible ASCII"));
+    }
     if target.starts_with('/') {
         return Ok(target.to_owned());
     }
