@@ -261,6 +261,63 @@ mod tests {
         assert_eq!(decode_all(no_crlf, 1).expect_err("missing CRLF").status().code, 400);
     }
 
+    const CHUNKED_HEAD: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// The chunked bodies a lenient parser frames one way and a strict one
+    /// another (or not at all): each is refused, whatever the split, before
+    /// the request behind it is read.
+    #[test]
+    fn ambiguous_chunked_bodies_are_refused_in_any_split() {
+        let bodies: [&[u8]; 12] = [
+            b"2;a\nAB\r\nCD\r\n0\r\n\r\n",
+            b"\r\n\r\n",
+            b";ext\r\n\r\n",
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            b"a \r\n0123456789\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"5\r\nhello\r\n0\r\nX: y\nZ: w\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n folded\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX: \x01\r\n\r\n",
+        ];
+        for body in bodies {
+            let stream = [CHUNKED_HEAD, body, SMUGGLED].concat();
+            for piece in [1, 2, 7, stream.len()] {
+                let err = decode_all(&stream, piece).expect_err(&body.escape_ascii().to_string());
+                assert_eq!(err.status().code, 400, "{} piece {piece}: {err}", body.escape_ascii());
+            }
+        }
+    }
+
+    #[test]
+    fn valid_chunk_extensions_and_trailers_are_accepted() {
+        let bodies: [&[u8]; 5] = [
+            b"5;name\r\nhello\r\n0\r\n\r\n",
+            b"5 ; a = b ; c=\"quoted; \\\" \\\\ x\"\r\nhello\r\n0;last\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY: tab\there\r\n\r\n",
+            b"00005\r\nhello\r\n000\r\n\r\n",
+            b"2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n",
+        ];
+        for body in bodies {
+            let stream = [CHUNKED_HEAD, body, SMUGGLED].concat();
+            for piece in [1, 3, stream.len()] {
+                let requests = decode_all(&stream, piece).unwrap_or_else(|err| panic!("{}: {err}", body.escape_ascii()));
+                let read: Vec<(&str, u64)> = requests.iter().map(|r| (r.target.as_str(), r.body_len)).collect();
+                assert_eq!(read, [("/", 5), ("/smuggled", 0)], "{} piece {piece}", body.escape_ascii());
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_body_of_a_head_request_is_answered_without_a_body() {
+        let stream = b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let err = decode_all(stream, stream.len()).expect_err("bad size");
+        assert_eq!((err.status().code, err.head_only()), (400, true));
+    }
+
     #[test]
     fn content_length_body_split_across_reads() {
         let stream =

@@ -190,10 +190,16 @@ fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
 
 /// A well-formed request line, `method SP target SP HTTP/<digit>.<digit>` (or
 /// `HTTP/<digit>`), whose version is one we do not speak. `GET /a b HTTP/1.1`
-/// has three spaces: it is malformed, not of another version.
+/// has three spaces, and a line that ends in a bare LF is no line: both are
+/// malformed, not of another version.
 fn looks_like_other_http_version(input: &[u8]) -> bool {
-    let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = match input.iter().position(|&b| b == b'\n') {
+        Some(lf) => match input[..lf].strip_suffix(b"\r") {
+            Some(line) => line,
+            None => return false,
+        },
+        None => input.strip_suffix(b"\r").unwrap_or(input),
+    };
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -438,11 +444,122 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
             ("GET nopath HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("G\0T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /foo bar/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /foo bar/ HTTP/2.0\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/2.0\nHost: a\r\n\r\n", 400),
+            ("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+            ("GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http://a/\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ];
         for (text, status) in cases {
             let err = head(text).expect_err(text);
             assert_eq!(err.status().code, status, "{text:?} → {err}");
         }
+    }
+
+    /// Each line-ending or control-byte trick, which httparse alone would
+    /// read one way and a stricter front end another.
+    #[test]
+    fn bare_line_ends_and_control_bytes_are_refused() {
+        let cases: [&[u8]; 17] = [
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nDummy: x\nContent-Length: 35\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx:x\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n",
+            b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX\t: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n",
+            b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        for bytes in cases {
+            let err = parse_head(bytes, &Limits::default()).expect_err(&bytes.escape_ascii().to_string());
+            assert_eq!(err.status().code, 400, "{} → {err}", bytes.escape_ascii());
+        }
+    }
+
+    /// Strictness must refuse nothing valid.
+    #[test]
+    fn valid_edge_cases_are_accepted() {
+        let cases: [&[u8]; 8] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: tab\there\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX:\tleading and trailing\t \r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: obs-text \x80\xff\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a%20b?q=\"x\"&y=~!$'()*+,;:@/? HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET HTTP://a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        for bytes in cases {
+            let parsed = parse_head(bytes, &Limits::default());
+            assert!(
+                matches!(parsed, Ok(Some(_))),
+                "{} → {parsed:?}",
+                bytes.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_of_head_requests_say_so() {
+        let cases = [
+            ("HEAD / HTTP/1.1\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            ("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            ("HEAD /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400),
+        ];
+        for (text, status) in cases {
+            let err = head(text).expect_err(text);
+            assert_eq!((err.status().code, err.head_only()), (status, true), "{text:?}");
+            let as_get = text.replacen("HEAD", "GET", 1);
+            assert!(!head(&as_get).expect_err(&as_get).head_only(), "{as_get:?}");
+        }
+        let long_head = format!("HEAD /{} HTTP/1.1\r\n", "a".repeat(9000));
+        let err = head(&long_head).expect_err("long");
+        assert_eq!((err.status().code, err.head_only()), (414, true));
+        let unknown = head("HEA").map(|head| head.is_none());
+        assert_eq!(unknown, Ok(true), "no method yet, nothing to refuse");
+    }
+
+    #[test]
+    fn trailers_follow_the_head_rules() {
+        let limits = Limits::default();
+        assert_eq!(parse_trailers(b"\r\n", &limits), Ok(Some(2)));
+        assert_eq!(parse_trailers(b"\r\nGET", &limits), Ok(Some(2)));
+        let two = b"X: a\tb\r\nY: \x80\r\n\r\nGET";
+        assert_eq!(parse_trailers(two, &limits), Ok(Some(two.len() - 3)));
+        for partial in [&b""[..], b"\r", b"X: a\r\n", b"X: a\r\n\r"] {
+            assert_eq!(parse_trailers(partial, &limits), Ok(None), "{}", partial.escape_ascii());
+        }
+        let bad: [&[u8]; 8] = [
+            b"\n",
+            b"X: a\n\r\n",
+            b"X: a\r\n\n",
+            b"X: a\rb\r\n\r\n",
+            b"X : a\r\n\r\n",
+            b"X: a\r\n folded\r\n\r\n",
+            b"X: a\0\r\n\r\n",
+            b"no colon\r\n\r\n",
+        ];
+        for bytes in bad {
+            let err = parse_trailers(bytes, &limits).expect_err(&bytes.escape_ascii().to_string());
+            assert_eq!(err.status().code, 400, "{} → {err}", bytes.escape_ascii());
+        }
+        let big = format!("X: {}\r\n", "b".repeat(limits.max_header_bytes));
+        assert_eq!(parse_trailers(big.as_bytes(), &limits), Err(HttpError::HeadersTooLarge));
     }
 
     #[test]
