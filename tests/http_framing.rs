@@ -54,9 +54,19 @@ const BAD_HEADS: &[(&str, &str)] = &[
     ("space before a colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
     ("tab before a colon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"),
     ("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n folded\r\n\r\n"),
+    ("whitespace before the first header", "GET / HTTP/1.1\r\n Host: a\r\n\r\n"),
     ("space inside the target", "GET /foo bar/ HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("non-ASCII target", "GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("two spaces in the request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("version without a minor digit", "GET / HTTP/2\r\nHost: a\r\n\r\n"),
+    (
+        "Content-Length twice, equal",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    ),
+    (
+        "Content-Length list, equal",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
+    ),
 ];
 
 /// Refusals of `HEAD` requests: the status of the same request as GET, and

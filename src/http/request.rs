@@ -188,8 +188,9 @@ fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
     }
 }
 
-/// A well-formed request line, `method SP target SP HTTP/<digit>.<digit>` (or
-/// `HTTP/<digit>`), whose version is one we do not speak. `GET /a b HTTP/1.1`
+/// A well-formed request line, `method SP target SP HTTP/<digit>.<digit>`,
+/// whose version is one we do not speak (`HTTP/2`, without its minor digit,
+/// is not a well-formed version). `GET /a b HTTP/1.1`
 /// has three spaces, and a line that ends in a bare LF is no line: both are
 /// malformed, not of another version.
 fn looks_like_other_http_version(input: &[u8]) -> bool {
@@ -209,7 +210,6 @@ fn looks_like_other_http_version(input: &[u8]) -> bool {
         return false;
     }
     match version.strip_prefix(b"HTTP/") {
-        Some([major]) => major.is_ascii_digit(),
         Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
         _ => false,
     }
@@ -303,23 +303,24 @@ impl HeaderFields {
         Ok(fields)
     }
 
-    /// `Content-Length: 5`, repeated or listed (`5, 5`) only with equal values.
+    /// `Content-Length: 5`: one field with one value. A repeated field or a
+    /// list, even of equal values (`5, 5`), is refused: RFC 9110 §8.6 allows
+    /// merging equal ones, but a front end that takes one of several lengths
+    /// is the classic desync, and no client sends more than one.
     fn add_content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
-        for item in value.split(|&b| b == b',') {
-            let digits = item.trim_ascii();
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return Err(HttpError::BadRequest("Content-Length is not a non-negative integer"));
-            }
-            let length = digits
-                .iter()
-                .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
-            match (length, self.content_length) {
-                (None, _) => self.content_length_overflows = true,
-                (Some(length), Some(seen)) if length != seen => {
-                    return Err(HttpError::BadRequest("differing Content-Length values"));
-                }
-                (Some(length), _) => self.content_length = Some(length),
-            }
+        if self.content_length.is_some() || self.content_length_overflows {
+            return Err(HttpError::BadRequest("more than one Content-Length"));
+        }
+        let digits = value.trim_ascii();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(HttpError::BadRequest("Content-Length is not one non-negative integer"));
+        }
+        let length = digits
+            .iter()
+            .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+        match length {
+            Some(length) => self.content_length = Some(length),
+            None => self.content_length_overflows = true,
         }
         Ok(())
     }
@@ -421,6 +422,15 @@ mod tests {
                 400,
             ),
             ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                400,
+            ),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400),
+            ("GET / HTTP/2\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1\r\nHost: a\r\n\r\n", 400),
             (
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                 400,
@@ -463,7 +473,7 @@ mod tests {
     /// read one way and a stricter front end another.
     #[test]
     fn bare_line_ends_and_control_bytes_are_refused() {
-        let cases: [&[u8]; 17] = [
+        let cases: [&[u8]; 18] = [
             b"GET / HTTP/1.1\nHost: a\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\n\n",
@@ -480,6 +490,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nX\t: b\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n",
+            b"GET / HTTP/1.1\r\n Host: a\r\n\r\n",
             b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
         ];
         for bytes in cases {
@@ -577,7 +588,7 @@ mod tests {
 
     #[test]
     fn framing_and_expect() {
-        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n")
+        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(parsed.framing, BodyFraming::Length(5));
