@@ -59,6 +59,9 @@ const BAD_HEADS: &[(&str, &str)] = &[
     ("non-ASCII target", "GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("two spaces in the request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("version without a minor digit", "GET / HTTP/2\r\nHost: a\r\n\r\n"),
+    ("fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("bad percent-encoding in the target", "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("userinfo in an absolute target", "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
     (
         "Content-Length twice, equal",
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
@@ -113,6 +116,11 @@ const VALID_EDGES: &[(&str, &str)] = &[
     ("empty header value", "GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n"),
     ("leading CRLFs", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("absolute form", "GET http://a.example:80/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("absolute form with an IP literal", "GET http://[::1]:80?x HTTP/1.1\r\nHost: a\r\n\r\n"),
+    (
+        "every character a target may have",
+        "GET /?azAZ09-._~!$&'()*+,;=:@%2f/?/?%41 HTTP/1.1\r\nHost: a\r\n\r\n",
+    ),
     ("HTTP/1.0 keep-alive without Host", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
 ];
 

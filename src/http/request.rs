@@ -235,30 +235,59 @@ fn method_of(method: &str) -> Method {
 
 /// Reduces the target to origin form: `/path?query`. Absolute form
 /// (`http://host/path`) is accepted as RFC 9112 requires; `*` and anything
-/// else not starting with `/` is refused, and so is a byte that is not
-/// visible ASCII.
+/// else not starting with `/` is refused. The target must follow the
+/// RFC 3986 grammar (httparse lets through any byte above a space but DEL):
+/// no fragment, no quotes or braces, no bytes >= 0x80 (RFC 9112 §3.2 says
+/// 400), `%` only before two hex digits; in absolute form a non-empty host
+/// and no userinfo (RFC 9110 §4.2.1, §4.2.4).
 fn origin_form(target: &str) -> Result<String, HttpError> {
-    // httparse lets bytes >= 0x80 through; a request-target is ASCII (RFC 9112 §3.2).
-    if !target.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(HttpError::BadRequest("the request target is not visible ASCII"));
+    let path = match strip_scheme(target) {
+        None if target.starts_with('/') => target,
+        None => return Err(HttpError::BadRequest("the request target must start with '/'")),
+        Some(after_scheme) => {
+            let (authority, path) = after_scheme.split_at(after_scheme.find(['/', '?']).unwrap_or(after_scheme.len()));
+            let authority_byte = |b: u8| b == b'[' || b == b']' || (b != b'@' && is_pchar(b));
+            if authority.is_empty() || !follows_uri_grammar(authority.as_bytes(), authority_byte) {
+                return Err(HttpError::BadRequest("the request target has a malformed authority"));
+            }
+            path
+        }
+    };
+    if !follows_uri_grammar(path.as_bytes(), |b| b == b'/' || b == b'?' || is_pchar(b)) {
+        return Err(HttpError::BadRequest("the request target has a byte outside RFC 3986"));
     }
-    if target.starts_with('/') {
-        return Ok(target.to_owned());
-    }
-    let after_scheme = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| {
-            target
-                .get(..scheme.len())
-                .filter(|s| s.eq_ignore_ascii_case(scheme))
-                .map(|_| &target[scheme.len()..])
-        })
-        .ok_or(HttpError::BadRequest("the request target must start with '/'"))?;
-    Ok(match after_scheme.find(['/', '?']) {
-        Some(start) if after_scheme[start..].starts_with('/') => after_scheme[start..].to_owned(),
-        Some(start) => format!("/{}", &after_scheme[start..]),
-        None => "/".to_owned(),
+    Ok(if path.starts_with('/') { path.to_owned() } else { format!("/{path}") })
+}
+
+/// The rest of an `http://` or `https://` target (any case), else `None`.
+fn strip_scheme(target: &str) -> Option<&str> {
+    ["http://", "https://"].iter().find_map(|scheme| {
+        let prefix = target.as_bytes().get(..scheme.len())?;
+        // The prefix is ASCII, so its end is a char boundary.
+        prefix.eq_ignore_ascii_case(scheme.as_bytes()).then(|| &target[scheme.len()..])
     })
+}
+
+/// Whether every byte of `part` is `allowed` or starts a `%HH` escape.
+fn follows_uri_grammar(mut part: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
+    while let Some((&byte, rest)) = part.split_first() {
+        part = match (byte, rest) {
+            (b'%', [high, low, after @ ..]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => after,
+            (b'%', _) => return false,
+            (byte, after) if allowed(byte) => after,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// `pchar` without its `pct-encoded`: unreserved, sub-delims, `:` and `@`.
+fn is_pchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\''..=b',' | b';' | b'=' | b':' | b'@'
+        )
 }
 
 /// The header fields the server acts on, checked for conflicts.
@@ -462,6 +491,21 @@ mod tests {
             ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
             ("GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("GET http://a/\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a\"b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a{b} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a|b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a<b> HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a^`b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a[b] HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a%4 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         ];
         for (text, status) in cases {
             let err = head(text).expect_err(text);
@@ -509,7 +553,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
             b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-            b"GET /a%20b?q=\"x\"&y=~!$'()*+,;:@/? HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a%20b?q=%22x%22&y=~!$'()*+,;:@/? HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET HTTP://a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n",
         ];
         for bytes in cases {
@@ -616,5 +660,14 @@ mod tests {
             "/"
         );
         assert_eq!(request("OPTIONS / HTTP/1.1\r\nHost: a\r\n\r\n").method, Method::Other);
+        assert_eq!(
+            request("GET https://[::1]:8080?q=%2F HTTP/1.1\r\nHost: a\r\n\r\n").target,
+            "/?q=%2F"
+        );
+        let every_allowed = "/azAZ09-._~!$&'()*+,;=:@%2f/?/?";
+        assert_eq!(
+            request(&format!("GET {every_allowed} HTTP/1.1\r\nHost: a\r\n\r\n")).target,
+            every_allowed
+        );
     }
 }
