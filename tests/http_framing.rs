@@ -62,6 +62,7 @@ const BAD_HEADS: &[(&str, &str)] = &[
     ("fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("bad percent-encoding in the target", "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("userinfo in an absolute target", "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ("Host that is not a host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
     (
         "Content-Length twice, equal",
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",

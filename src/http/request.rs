@@ -259,6 +259,32 @@ fn origin_form(target: &str) -> Result<String, HttpError> {
     Ok(if path.starts_with('/') { path.to_owned() } else { format!("/{path}") })
 }
 
+/// A `Host` value is `uri-host [ ":" port ]` or empty; anything else is
+/// refused, as RFC 9112 §3.2 requires.
+fn check_host(value: &[u8]) -> Result<(), HttpError> {
+    let host = value.trim_ascii();
+    let (name, port) = match host.strip_prefix(b"[") {
+        Some(literal) => {
+            let close = literal.iter().position(|&b| b == b']').unwrap_or(literal.len());
+            let after = literal.get(close + 1..).unwrap_or_default();
+            let literal_byte = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+            let valid = close < literal.len() && literal[..close].iter().all(|&b| literal_byte(b));
+            (valid.then_some(&b""[..]), after)
+        }
+        None => {
+            let colon = host.iter().rposition(|&b| b == b':').unwrap_or(host.len());
+            (Some(&host[..colon]), &host[colon..])
+        }
+    };
+    let name_ok = name.is_some_and(|name| follows_uri_grammar(name, |b| b != b':' && b != b'@' && is_pchar(b)));
+    let port_ok = port.is_empty() || port.strip_prefix(b":").is_some_and(|digits| digits.iter().all(u8::is_ascii_digit));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(HttpError::BadRequest("the Host header is not a host and port"))
+    }
+}
+
 /// The rest of an `http://` or `https://` target (any case), else `None`.
 fn strip_scheme(target: &str) -> Option<&str> {
     ["http://", "https://"].iter().find_map(|scheme| {
@@ -314,6 +340,7 @@ impl HeaderFields {
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 fields.add_transfer_encoding(header.value)?;
             } else if name.eq_ignore_ascii_case("host") {
+                check_host(header.value)?;
                 fields.hosts += 1;
             } else if name.eq_ignore_ascii_case("connection") {
                 fields.add_connection_options(header.value);
@@ -506,6 +533,14 @@ mod tests {
             ("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("GET a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+            ("GET / HTTP/1.0\r\nHost: a?\r\n\r\n", 400),
         ];
         for (text, status) in cases {
             let err = head(text).expect_err(text);
@@ -546,12 +581,15 @@ mod tests {
     /// Strictness must refuse nothing valid.
     #[test]
     fn valid_edge_cases_are_accepted() {
-        let cases: [&[u8]; 8] = [
+        let cases: [&[u8]; 11] = [
             b"GET / HTTP/1.1\r\nHost: a\r\nX: tab\there\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nX:\tleading and trailing\t \r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nX: obs-text \x80\xff\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: Xn--a-b.Example.%41:\r\n\r\n",
             b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET /a%20b?q=%22x%22&y=~!$'()*+,;:@/? HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET HTTP://a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n",
