@@ -53,9 +53,10 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
 
 /// `quoted-string`: qdtext and quoted pairs (RFC 9110 §5.6.4), obs-text included.
 fn quoted_string() -> impl Strategy<Value = Vec<u8>> {
-    let qdtext = any::<u8>().prop_filter("qdtext", |&b| {
-        matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
-    });
+    let qdtext = any::<u8>().prop_filter(
+        "qdtext",
+        |&b| matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF),
+    );
     let pair = any::<u8>()
         .prop_filter("quoted-pair", |&b| matches!(b, b'\t' | b' '..=0x7E | 0x80..=0xFF))
         .prop_map(|b| vec![b'\\', b]);

@@ -48,20 +48,38 @@ const BAD_HEADS: &[(&str, &str)] = &[
     ("bare CR in a header", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"),
     ("bare CR ending a header", "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"),
     ("NUL in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"),
-    ("control byte in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n"),
-    ("DEL in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7f}b\r\n\r\n"),
-    ("control byte in a header name", "GET / HTTP/1.1\r\nHost: a\r\nX\u{1}: b\r\n\r\n"),
+    (
+        "control byte in a header value",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n",
+    ),
+    (
+        "DEL in a header value",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7f}b\r\n\r\n",
+    ),
+    (
+        "control byte in a header name",
+        "GET / HTTP/1.1\r\nHost: a\r\nX\u{1}: b\r\n\r\n",
+    ),
     ("space before a colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
     ("tab before a colon", "GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"),
     ("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n folded\r\n\r\n"),
-    ("whitespace before the first header", "GET / HTTP/1.1\r\n Host: a\r\n\r\n"),
+    (
+        "whitespace before the first header",
+        "GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+    ),
     ("space inside the target", "GET /foo bar/ HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("non-ASCII target", "GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("two spaces in the request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("version without a minor digit", "GET / HTTP/2\r\nHost: a\r\n\r\n"),
     ("fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"),
-    ("bad percent-encoding in the target", "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n"),
-    ("userinfo in an absolute target", "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+    (
+        "bad percent-encoding in the target",
+        "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+    ),
+    (
+        "userinfo in an absolute target",
+        "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+    ),
     ("Host that is not a host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
     (
         "Content-Length twice, equal",
@@ -112,17 +130,29 @@ const VALID_EDGES: &[(&str, &str)] = &[
         "chunk sizes with leading zeros",
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n00\r\n\r\n",
     ),
-    ("HTAB in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX: tab\there\t\r\n\r\n"),
-    ("obs-text in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\u{e9}\r\n\r\n"),
+    (
+        "HTAB in a header value",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: tab\there\t\r\n\r\n",
+    ),
+    (
+        "obs-text in a header value",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: caf\u{e9}\r\n\r\n",
+    ),
     ("empty header value", "GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n"),
     ("leading CRLFs", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"),
     ("absolute form", "GET http://a.example:80/ HTTP/1.1\r\nHost: a\r\n\r\n"),
-    ("absolute form with an IP literal", "GET http://[::1]:80?x HTTP/1.1\r\nHost: a\r\n\r\n"),
+    (
+        "absolute form with an IP literal",
+        "GET http://[::1]:80?x HTTP/1.1\r\nHost: a\r\n\r\n",
+    ),
     (
         "every character a target may have",
         "GET /?azAZ09-._~!$&'()*+,;=:@%2f/?/?%41 HTTP/1.1\r\nHost: a\r\n\r\n",
     ),
-    ("HTTP/1.0 keep-alive without Host", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+    (
+        "HTTP/1.0 keep-alive without Host",
+        "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    ),
 ];
 
 /// Sends `request` with [`SMUGGLED`] behind it and checks the one answer:
@@ -162,7 +192,11 @@ fn each_refused_alone(cases: &[(String, Vec<u8>, u16, bool)]) {
         );
         let counted = metric(server.local_addr(), "dispatchlab_responses_total{class=\"4xx\"}")
             + metric(server.local_addr(), "dispatchlab_responses_total{class=\"5xx\"}");
-        assert_eq!(counted, cases.len() as u64, "{target}: one answer per case, none to /smuggled");
+        assert_eq!(
+            counted,
+            cases.len() as u64,
+            "{target}: one answer per case, none to /smuggled"
+        );
     }
 }
 
@@ -223,7 +257,11 @@ fn valid_requests_at_the_edges_are_served_with_the_next_behind_them() {
             let first = client.read_response();
             assert_eq!(first.status, 200, "{target} {name}: {}", first.text());
             let second = client.read_response();
-            assert_eq!((second.status, second.body.len()), (200, 3), "{target} {name}: the next request");
+            assert_eq!(
+                (second.status, second.body.len()),
+                (200, 3),
+                "{target} {name}: the next request"
+            );
         }
     }
 }

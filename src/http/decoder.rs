@@ -304,9 +304,15 @@ mod tests {
         for body in bodies {
             let stream = [CHUNKED_HEAD, body, SMUGGLED].concat();
             for piece in [1, 3, stream.len()] {
-                let requests = decode_all(&stream, piece).unwrap_or_else(|err| panic!("{}: {err}", body.escape_ascii()));
+                let requests =
+                    decode_all(&stream, piece).unwrap_or_else(|err| panic!("{}: {err}", body.escape_ascii()));
                 let read: Vec<(&str, u64)> = requests.iter().map(|r| (r.target.as_str(), r.body_len)).collect();
-                assert_eq!(read, [("/", 5), ("/smuggled", 0)], "{} piece {piece}", body.escape_ascii());
+                assert_eq!(
+                    read,
+                    [("/", 5), ("/smuggled", 0)],
+                    "{} piece {piece}",
+                    body.escape_ascii()
+                );
             }
         }
     }

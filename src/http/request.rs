@@ -148,7 +148,9 @@ pub(crate) fn parse_trailers(input: &[u8], limits: &Limits) -> Result<Option<usi
     let len = match httparse::parse_headers(input, slots).map_err(|err| classify_parse_error(err, input))? {
         httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
         httparse::Status::Partial => return Ok(None),
-        httparse::Status::Complete((len, _)) if len > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Complete((len, _)) if len > limits.max_header_bytes => {
+            return Err(HttpError::HeadersTooLarge);
+        }
         httparse::Status::Complete((len, _)) => len,
     };
     check_field_bytes(&input[..len])?;
@@ -256,7 +258,11 @@ fn origin_form(target: &str) -> Result<String, HttpError> {
     if !follows_uri_grammar(path.as_bytes(), |b| b == b'/' || b == b'?' || is_pchar(b)) {
         return Err(HttpError::BadRequest("the request target has a byte outside RFC 3986"));
     }
-    Ok(if path.starts_with('/') { path.to_owned() } else { format!("/{path}") })
+    Ok(if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    })
 }
 
 /// A `Host` value is `uri-host [ ":" port ]` or empty; anything else is
@@ -277,7 +283,10 @@ fn check_host(value: &[u8]) -> Result<(), HttpError> {
         }
     };
     let name_ok = name.is_some_and(|name| follows_uri_grammar(name, |b| b != b':' && b != b'@' && is_pchar(b)));
-    let port_ok = port.is_empty() || port.strip_prefix(b":").is_some_and(|digits| digits.iter().all(u8::is_ascii_digit));
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(b":")
+            .is_some_and(|digits| digits.iter().all(u8::is_ascii_digit));
     if name_ok && port_ok {
         Ok(())
     } else {
@@ -290,7 +299,9 @@ fn strip_scheme(target: &str) -> Option<&str> {
     ["http://", "https://"].iter().find_map(|scheme| {
         let prefix = target.as_bytes().get(..scheme.len())?;
         // The prefix is ASCII, so its end is a char boundary.
-        prefix.eq_ignore_ascii_case(scheme.as_bytes()).then(|| &target[scheme.len()..])
+        prefix
+            .eq_ignore_ascii_case(scheme.as_bytes())
+            .then(|| &target[scheme.len()..])
     })
 }
 
@@ -596,11 +607,7 @@ mod tests {
         ];
         for bytes in cases {
             let parsed = parse_head(bytes, &Limits::default());
-            assert!(
-                matches!(parsed, Ok(Some(_))),
-                "{} → {parsed:?}",
-                bytes.escape_ascii()
-            );
+            assert!(matches!(parsed, Ok(Some(_))), "{} → {parsed:?}", bytes.escape_ascii());
         }
     }
 

@@ -191,7 +191,9 @@ impl ResponseParser {
                             return Err(ProtocolError("bare LF in a trailer line"));
                         }
                         Some(line) => pos += line + 2,
-                        None if has_bare_lf_in_first_line(rest) => return Err(ProtocolError("bare LF in a trailer line")),
+                        None if has_bare_lf_in_first_line(rest) => {
+                            return Err(ProtocolError("bare LF in a trailer line"));
+                        }
                         None if rest.len() > MAX_HEAD => return Err(ProtocolError("trailer too large")),
                         None => return Ok(Feed::Partial(pos)),
                     }
@@ -467,7 +469,11 @@ mod tests {
         let input = [CHUNKED_RESPONSE, body, b"HTTP/1.1 204 No Content\r\n\r\n"].concat();
         let (done, _) = run(&input, &[], false)?;
         for cut in 1..input.len() {
-            assert_eq!(run(&input, &[cut], false).map(|(d, _)| d), Ok(done.clone()), "cut at {cut}");
+            assert_eq!(
+                run(&input, &[cut], false).map(|(d, _)| d),
+                Ok(done.clone()),
+                "cut at {cut}"
+            );
         }
         assert_eq!(done.len(), 2, "{}: both responses", body.escape_ascii());
         let mut parser = ResponseParser::default();
@@ -508,7 +514,12 @@ mod tests {
             b"0\r\n\n",
         ];
         for body in bodies {
-            assert_eq!(strict_body_end(body), None, "{}: refused by the server", body.escape_ascii());
+            assert_eq!(
+                strict_body_end(body),
+                None,
+                "{}: refused by the server",
+                body.escape_ascii()
+            );
             assert!(client_body_end(body).is_err(), "{}", body.escape_ascii());
         }
     }
@@ -535,7 +546,12 @@ mod tests {
             b"5;\r\nhello\r\n0\r\n\r\n",
         ];
         for body in bodies {
-            assert_eq!(strict_body_end(body), None, "{}: the server refuses it", body.escape_ascii());
+            assert_eq!(
+                strict_body_end(body),
+                None,
+                "{}: the server refuses it",
+                body.escape_ascii()
+            );
             assert_eq!(client_body_end(body), Ok(body.len()), "{}", body.escape_ascii());
         }
     }
