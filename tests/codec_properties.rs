@@ -1,7 +1,8 @@
 //! Property tests of the HTTP codec: whatever way a socket splits a valid
-//! pipelined stream, the same requests come out; and no input, however
-//! malformed, panics the decoder, the connection state machine or makes
-//! either hold more than its limits allow. (The fuzz targets in `fuzz/`
+//! pipelined stream, the same requests come out; strict framing refuses no
+//! chunk extension the grammar allows, and every bare LF in a head; and no
+//! input, however malformed, panics the decoder, the connection state
+//! machine or makes either hold more than its limits allow. (The fuzz targets in `fuzz/`
 //! search the same space with coverage guidance; these run in `cargo test`.)
 
 use std::sync::Arc;
@@ -38,6 +39,41 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
             bytes
         }
         _ => format!("HEAD {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").into_bytes(),
+    })
+}
+
+/// `BWS`: optional spaces and tabs.
+fn bws() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(prop_oneof![Just(b' '), Just(b'\t')], 0..3)
+}
+
+fn token() -> impl Strategy<Value = Vec<u8>> {
+    "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,8}".prop_map(String::into_bytes)
+}
+
+/// `quoted-string`: qdtext and quoted pairs (RFC 9110 §5.6.4), obs-text included.
+fn quoted_string() -> impl Strategy<Value = Vec<u8>> {
+    let qdtext = any::<u8>().prop_filter(
+        "qdtext",
+        |&b| matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF),
+    );
+    let pair = any::<u8>()
+        .prop_filter("quoted-pair", |&b| matches!(b, b'\t' | b' '..=0x7E | 0x80..=0xFF))
+        .prop_map(|b| vec![b'\\', b]);
+    let piece = prop_oneof![qdtext.prop_map(|b| vec![b]), pair];
+    proptest::collection::vec(piece, 0..8).prop_map(|pieces| [&b"\""[..], &pieces.concat(), b"\""].concat())
+}
+
+/// One chunk extension, `BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ]`.
+fn chunk_extension() -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![token(), quoted_string()];
+    let assignment = proptest::option::of((bws(), bws(), value));
+    (bws(), bws(), token(), assignment).prop_map(|(before, after, name, assignment)| {
+        let mut bytes = [before, b";".to_vec(), after, name].concat();
+        if let Some((before, after, value)) = assignment {
+            bytes.extend([before, b"=".to_vec(), after, value].concat());
+        }
+        bytes
     })
 }
 
@@ -91,6 +127,41 @@ proptest! {
         let whole = decode_split(&stream, &[stream.len()]).expect("a generated pipeline is valid");
         prop_assert_eq!(whole.len(), requests.len());
         prop_assert_eq!(decode_split(&stream, &splits).expect("still valid when split"), whole);
+    }
+
+    #[test]
+    fn every_chunk_extension_the_grammar_allows_is_accepted(
+        extensions in proptest::collection::vec(proptest::collection::vec(chunk_extension(), 0..4), 3),
+        splits in proptest::collection::vec(1..64usize, 1..6),
+    ) {
+        let mut stream = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for (size, data) in [(b"3", &b"abc"[..]), (b"2", b"de")].iter().zip(&extensions) {
+            stream.extend([&size.0[..], &data.concat(), b"\r\n", size.1, b"\r\n"].concat());
+        }
+        stream.extend([&b"0"[..], &extensions[2].concat(), b"\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n"].concat());
+        let requests = decode_split(&stream, &splits);
+        let read: Vec<(String, u64)> = requests
+            .map_err(|err| TestCaseError::fail(format!("{}: {err}", stream.escape_ascii())))?
+            .into_iter()
+            .map(|r| (r.target, r.body_len))
+            .collect();
+        prop_assert_eq!(read, vec![("/".to_owned(), 5), ("/next".to_owned(), 0)]);
+    }
+
+    #[test]
+    fn a_bare_lf_anywhere_in_a_head_is_refused(
+        request in request(),
+        at in any::<prop::sample::Index>(),
+        splits in proptest::collection::vec(1..64usize, 1..6),
+    ) {
+        let head_len = request.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 2;
+        let at = at.index(head_len);
+        prop_assume!(at == 0 || request[at - 1] != b'\r');
+        let mut stream = request.clone();
+        stream.insert(at, b'\n');
+        stream.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+        let outcome = decode_split(&stream, &splits).map(|requests| requests.len());
+        prop_assert_eq!(outcome.map_err(|err| err.status().code), Err(400), "{}", stream.escape_ascii());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! next call. Both scopes drive it the same way: connection scope from a
 //! blocking socket, request scope from an event loop.
 
-use super::request::{BodyFraming, Request, parse_head};
+use super::chunked::parse_size_line;
+use super::request::{BodyFraming, Request, parse_head, parse_trailers};
 use super::{HttpError, Limits};
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -20,9 +21,6 @@ pub enum Decoded {
     /// The bytes so far are a valid prefix; read more.
     NeedMore,
 }
-
-/// Longest chunk-size line accepted (size, extensions, CRLF).
-const MAX_CHUNK_SIZE_LINE: usize = 1024;
 
 /// Turns a byte stream into requests: bytes in any split, complete requests
 /// out, bodies read and discarded.
@@ -49,7 +47,7 @@ enum ChunkStep {
     Size,
     Data(u64),
     DataEnd,
-    Trailer { seen: usize },
+    Trailers,
 }
 
 /// The outcome of one step over the body.
@@ -103,8 +101,9 @@ impl RequestDecoder {
                         return Ok((consumed, Decoded::Continue));
                     }
                 }
-                State::Body { body, .. } => {
-                    let (used, step) = body.discard(rest, &self.limits)?;
+                State::Body { request, body } => {
+                    let method = request.method;
+                    let (used, step) = body.discard(rest, &self.limits).map_err(|err| err.of(method))?;
                     consumed += used;
                     match step {
                         Step::NeedMore => return Ok((consumed, Decoded::NeedMore)),
@@ -152,12 +151,13 @@ fn discard_chunked(
     limits: &Limits,
 ) -> Result<(usize, Step), HttpError> {
     match *step {
-        ChunkStep::Size => match httparse::parse_chunk_size(input) {
-            Ok(httparse::Status::Complete((used, 0))) => {
-                *step = ChunkStep::Trailer { seen: 0 };
+        ChunkStep::Size => match parse_size_line(input)? {
+            None => Ok((0, Step::NeedMore)),
+            Some((used, 0)) => {
+                *step = ChunkStep::Trailers;
                 Ok((used, Step::Continue))
             }
-            Ok(httparse::Status::Complete((used, size))) => {
+            Some((used, size)) => {
                 *total = total.checked_add(size).ok_or(HttpError::BodyTooLarge)?;
                 if *total > limits.max_body {
                     return Err(HttpError::BodyTooLarge);
@@ -165,11 +165,6 @@ fn discard_chunked(
                 *step = ChunkStep::Data(size);
                 Ok((used, Step::Continue))
             }
-            Ok(httparse::Status::Partial) if input.len() > MAX_CHUNK_SIZE_LINE => {
-                Err(HttpError::BadRequest("chunk size line too long"))
-            }
-            Ok(httparse::Status::Partial) => Ok((0, Step::NeedMore)),
-            Err(httparse::InvalidChunkSize) => Err(HttpError::BadRequest("malformed chunk size")),
         },
         ChunkStep::Data(remaining) => {
             let used = input.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
@@ -189,24 +184,10 @@ fn discard_chunked(
             [] | [b'\r'] => Ok((0, Step::NeedMore)),
             _ => Err(HttpError::BadRequest("chunk data not followed by CRLF")),
         },
-        ChunkStep::Trailer { seen } => {
-            let Some(end) = input.iter().position(|&b| b == b'\n') else {
-                if seen + input.len() > limits.max_header_bytes {
-                    return Err(HttpError::HeadersTooLarge);
-                }
-                return Ok((0, Step::NeedMore));
-            };
-            let line = &input[..=end];
-            if line == b"\r\n" || line == b"\n" {
-                return Ok((line.len(), Step::Done));
-            }
-            let seen = seen + line.len();
-            if seen > limits.max_header_bytes {
-                return Err(HttpError::HeadersTooLarge);
-            }
-            *step = ChunkStep::Trailer { seen };
-            Ok((line.len(), Step::Continue))
-        }
+        ChunkStep::Trailers => match parse_trailers(input, limits)? {
+            None => Ok((0, Step::NeedMore)),
+            Some(used) => Ok((used, Step::Done)),
+        },
     }
 }
 
@@ -278,6 +259,69 @@ mod tests {
         assert_eq!(err.status().code, 400);
         let no_crlf = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXX";
         assert_eq!(decode_all(no_crlf, 1).expect_err("missing CRLF").status().code, 400);
+    }
+
+    const CHUNKED_HEAD: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// The chunked bodies a lenient parser frames one way and a strict one
+    /// another (or not at all): each is refused, whatever the split, before
+    /// the request behind it is read.
+    #[test]
+    fn ambiguous_chunked_bodies_are_refused_in_any_split() {
+        let bodies: [&[u8]; 12] = [
+            b"2;a\nAB\r\nCD\r\n0\r\n\r\n",
+            b"\r\n\r\n",
+            b";ext\r\n\r\n",
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            b"a \r\n0123456789\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"5\r\nhello\r\n0\r\nX: y\nZ: w\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n folded\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX: \x01\r\n\r\n",
+        ];
+        for body in bodies {
+            let stream = [CHUNKED_HEAD, body, SMUGGLED].concat();
+            for piece in [1, 2, 7, stream.len()] {
+                let err = decode_all(&stream, piece).expect_err(&body.escape_ascii().to_string());
+                assert_eq!(err.status().code, 400, "{} piece {piece}: {err}", body.escape_ascii());
+            }
+        }
+    }
+
+    #[test]
+    fn valid_chunk_extensions_and_trailers_are_accepted() {
+        let bodies: [&[u8]; 5] = [
+            b"5;name\r\nhello\r\n0\r\n\r\n",
+            b"5 ; a = b ; c=\"quoted; \\\" \\\\ x\"\r\nhello\r\n0;last\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY: tab\there\r\n\r\n",
+            b"00005\r\nhello\r\n000\r\n\r\n",
+            b"2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n",
+        ];
+        for body in bodies {
+            let stream = [CHUNKED_HEAD, body, SMUGGLED].concat();
+            for piece in [1, 3, stream.len()] {
+                let requests =
+                    decode_all(&stream, piece).unwrap_or_else(|err| panic!("{}: {err}", body.escape_ascii()));
+                let read: Vec<(&str, u64)> = requests.iter().map(|r| (r.target.as_str(), r.body_len)).collect();
+                assert_eq!(
+                    read,
+                    [("/", 5), ("/smuggled", 0)],
+                    "{} piece {piece}",
+                    body.escape_ascii()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_body_of_a_head_request_is_answered_without_a_body() {
+        let stream = b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let err = decode_all(stream, stream.len()).expect_err("bad size");
+        assert_eq!((err.status().code, err.head_only()), (400, true));
     }
 
     #[test]

@@ -88,15 +88,26 @@ pub(crate) struct Head {
 }
 
 /// Parses a head from the start of `input`: `Ok(None)` when it is not complete
-/// yet (and still within the limits).
+/// yet (and still within the limits). A refusal of a request whose method
+/// was read as `HEAD` is answered without a body.
 pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, HttpError> {
     // Uninitialised slots: zeroing 128 headers (4 KiB) per parse showed in profiles.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; Limits::HEADER_SLOTS];
     let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
     let mut parsed = httparse::Request::new(&mut []);
-    let status = parsed
-        .parse_with_uninit_headers(input, slots)
-        .map_err(|err| classify_parse_error(err, input))?;
+    let status = parsed.parse_with_uninit_headers(input, slots);
+    let method = method_of(parsed.method.unwrap_or_default());
+    read_head(&parsed, status, input, limits).map_err(|err| err.of(method))
+}
+
+/// Checks what httparse made of `input` and builds the head from it.
+fn read_head(
+    parsed: &httparse::Request<'_, '_>,
+    status: httparse::Result<usize>,
+    input: &[u8],
+    limits: &Limits,
+) -> Result<Option<Head>, HttpError> {
+    let status = status.map_err(|err| classify_parse_error(err, input))?;
     check_request_line_length(input, limits)?;
     let len = match status {
         httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
@@ -104,6 +115,7 @@ pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, 
         httparse::Status::Complete(len) if len > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
         httparse::Status::Complete(len) => len,
     };
+    check_field_bytes(&input[..len])?;
     let version = match parsed.version {
         Some(0) => Version::Http10,
         Some(1) => Version::Http11,
@@ -127,6 +139,43 @@ pub(crate) fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<Head>, 
     }))
 }
 
+/// Reads the trailer section after the last chunk, blank line included:
+/// `Ok(None)` until it is complete, else its length. Its fields follow the
+/// head's rules and limits; none is acted on.
+pub(crate) fn parse_trailers(input: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
+    let mut slots = [httparse::EMPTY_HEADER; Limits::HEADER_SLOTS];
+    let slots = &mut slots[..limits.max_headers.min(Limits::HEADER_SLOTS)];
+    let len = match httparse::parse_headers(input, slots).map_err(|err| classify_parse_error(err, input))? {
+        httparse::Status::Partial if input.len() > limits.max_header_bytes => return Err(HttpError::HeadersTooLarge),
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete((len, _)) if len > limits.max_header_bytes => {
+            return Err(HttpError::HeadersTooLarge);
+        }
+        httparse::Status::Complete((len, _)) => len,
+    };
+    check_field_bytes(&input[..len])?;
+    Ok(Some(len))
+}
+
+/// Refuses what httparse lets through in a head or trailer section: a bare
+/// LF taken as a line end (it accepts one, and a front end that does not
+/// reads different fields: the classic desync), a bare CR, and any control
+/// byte other than HTAB (which httparse keeps out of names, not of every line).
+fn check_field_bytes(section: &[u8]) -> Result<(), HttpError> {
+    let mut previous = 0;
+    for (at, &byte) in section.iter().enumerate() {
+        match byte {
+            b'\n' if previous != b'\r' => return Err(HttpError::BadRequest("bare LF in the head")),
+            b'\r' if section.get(at + 1) != Some(&b'\n') => return Err(HttpError::BadRequest("bare CR in the head")),
+            b'\r' | b'\n' | b'\t' => {}
+            0..=0x1f | 0x7f => return Err(HttpError::BadRequest("control character in the head")),
+            _ => {}
+        }
+        previous = byte;
+    }
+    Ok(())
+}
+
 /// Tells a version we do not speak (505) from a line that is not HTTP (400).
 fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
     match err {
@@ -141,15 +190,28 @@ fn classify_parse_error(err: httparse::Error, input: &[u8]) -> HttpError {
     }
 }
 
-/// `HTTP/<digit>.<digit>` or `HTTP/<digit>` at the end of the request line.
+/// A well-formed request line, `method SP target SP HTTP/<digit>.<digit>`,
+/// whose version is one we do not speak (`HTTP/2`, without its minor digit,
+/// is not a well-formed version). `GET /a b HTTP/1.1`
+/// has three spaces, and a line that ends in a bare LF is no line: both are
+/// malformed, not of another version.
 fn looks_like_other_http_version(input: &[u8]) -> bool {
-    let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+    let line = match input.iter().position(|&b| b == b'\n') {
+        Some(lf) => match input[..lf].strip_suffix(b"\r") {
+            Some(line) => line,
+            None => return false,
+        },
+        None => input.strip_suffix(b"\r").unwrap_or(input),
+    };
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
+    if method.is_empty() || target.is_empty() {
+        return false;
+    }
     match version.strip_prefix(b"HTTP/") {
-        Some([major]) => major.is_ascii_digit(),
         Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
         _ => false,
     }
@@ -175,25 +237,94 @@ fn method_of(method: &str) -> Method {
 
 /// Reduces the target to origin form: `/path?query`. Absolute form
 /// (`http://host/path`) is accepted as RFC 9112 requires; `*` and anything
-/// else not starting with `/` is refused.
+/// else not starting with `/` is refused. The target must follow the
+/// RFC 3986 grammar (httparse lets through any byte above a space but DEL):
+/// no fragment, no quotes or braces, no bytes >= 0x80 (RFC 9112 §3.2 says
+/// 400), `%` only before two hex digits; in absolute form a non-empty host
+/// and no userinfo (RFC 9110 §4.2.1, §4.2.4).
 fn origin_form(target: &str) -> Result<String, HttpError> {
-    if target.starts_with('/') {
-        return Ok(target.to_owned());
+    let path = match strip_scheme(target) {
+        None if target.starts_with('/') => target,
+        None => return Err(HttpError::BadRequest("the request target must start with '/'")),
+        Some(after_scheme) => {
+            let (authority, path) = after_scheme.split_at(after_scheme.find(['/', '?']).unwrap_or(after_scheme.len()));
+            let authority_byte = |b: u8| b == b'[' || b == b']' || (b != b'@' && is_pchar(b));
+            if authority.is_empty() || !follows_uri_grammar(authority.as_bytes(), authority_byte) {
+                return Err(HttpError::BadRequest("the request target has a malformed authority"));
+            }
+            path
+        }
+    };
+    if !follows_uri_grammar(path.as_bytes(), |b| b == b'/' || b == b'?' || is_pchar(b)) {
+        return Err(HttpError::BadRequest("the request target has a byte outside RFC 3986"));
     }
-    let after_scheme = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| {
-            target
-                .get(..scheme.len())
-                .filter(|s| s.eq_ignore_ascii_case(scheme))
-                .map(|_| &target[scheme.len()..])
-        })
-        .ok_or(HttpError::BadRequest("the request target must start with '/'"))?;
-    Ok(match after_scheme.find(['/', '?']) {
-        Some(start) if after_scheme[start..].starts_with('/') => after_scheme[start..].to_owned(),
-        Some(start) => format!("/{}", &after_scheme[start..]),
-        None => "/".to_owned(),
+    Ok(if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
     })
+}
+
+/// A `Host` value is `uri-host [ ":" port ]` or empty; anything else is
+/// refused, as RFC 9112 §3.2 requires.
+fn check_host(value: &[u8]) -> Result<(), HttpError> {
+    let host = value.trim_ascii();
+    let (name, port) = match host.strip_prefix(b"[") {
+        Some(literal) => {
+            let close = literal.iter().position(|&b| b == b']').unwrap_or(literal.len());
+            let after = literal.get(close + 1..).unwrap_or_default();
+            let literal_byte = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+            let valid = close < literal.len() && literal[..close].iter().all(|&b| literal_byte(b));
+            (valid.then_some(&b""[..]), after)
+        }
+        None => {
+            let colon = host.iter().rposition(|&b| b == b':').unwrap_or(host.len());
+            (Some(&host[..colon]), &host[colon..])
+        }
+    };
+    let name_ok = name.is_some_and(|name| follows_uri_grammar(name, |b| b != b':' && b != b'@' && is_pchar(b)));
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(b":")
+            .is_some_and(|digits| digits.iter().all(u8::is_ascii_digit));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(HttpError::BadRequest("the Host header is not a host and port"))
+    }
+}
+
+/// The rest of an `http://` or `https://` target (any case), else `None`.
+fn strip_scheme(target: &str) -> Option<&str> {
+    ["http://", "https://"].iter().find_map(|scheme| {
+        let prefix = target.as_bytes().get(..scheme.len())?;
+        // The prefix is ASCII, so its end is a char boundary.
+        prefix
+            .eq_ignore_ascii_case(scheme.as_bytes())
+            .then(|| &target[scheme.len()..])
+    })
+}
+
+/// Whether every byte of `part` is `allowed` or starts a `%HH` escape.
+fn follows_uri_grammar(mut part: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
+    while let Some((&byte, rest)) = part.split_first() {
+        part = match (byte, rest) {
+            (b'%', [high, low, after @ ..]) if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => after,
+            (b'%', _) => return false,
+            (byte, after) if allowed(byte) => after,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// `pchar` without its `pct-encoded`: unreserved, sub-delims, `:` and `@`.
+fn is_pchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\''..=b',' | b';' | b'=' | b':' | b'@'
+        )
 }
 
 /// The header fields the server acts on, checked for conflicts.
@@ -220,6 +351,7 @@ impl HeaderFields {
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 fields.add_transfer_encoding(header.value)?;
             } else if name.eq_ignore_ascii_case("host") {
+                check_host(header.value)?;
                 fields.hosts += 1;
             } else if name.eq_ignore_ascii_case("connection") {
                 fields.add_connection_options(header.value);
@@ -238,23 +370,24 @@ impl HeaderFields {
         Ok(fields)
     }
 
-    /// `Content-Length: 5`, repeated or listed (`5, 5`) only with equal values.
+    /// `Content-Length: 5`: one field with one value. A repeated field or a
+    /// list, even of equal values (`5, 5`), is refused: RFC 9110 §8.6 allows
+    /// merging equal ones, but a front end that takes one of several lengths
+    /// is the classic desync, and no client sends more than one.
     fn add_content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
-        for item in value.split(|&b| b == b',') {
-            let digits = item.trim_ascii();
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return Err(HttpError::BadRequest("Content-Length is not a non-negative integer"));
-            }
-            let length = digits
-                .iter()
-                .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
-            match (length, self.content_length) {
-                (None, _) => self.content_length_overflows = true,
-                (Some(length), Some(seen)) if length != seen => {
-                    return Err(HttpError::BadRequest("differing Content-Length values"));
-                }
-                (Some(length), _) => self.content_length = Some(length),
-            }
+        if self.content_length.is_some() || self.content_length_overflows {
+            return Err(HttpError::BadRequest("more than one Content-Length"));
+        }
+        let digits = value.trim_ascii();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(HttpError::BadRequest("Content-Length is not one non-negative integer"));
+        }
+        let length = digits
+            .iter()
+            .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+        match length {
+            Some(length) => self.content_length = Some(length),
+            None => self.content_length_overflows = true,
         }
         Ok(())
     }
@@ -356,6 +489,15 @@ mod tests {
                 400,
             ),
             ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                400,
+            ),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400),
+            ("GET / HTTP/2\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1\r\nHost: a\r\n\r\n", 400),
             (
                 "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                 400,
@@ -379,11 +521,145 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
             ("GET nopath HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("G\0T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /foo bar/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /foo bar/ HTTP/2.0\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/2.0\nHost: a\r\n\r\n", 400),
+            ("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+            ("GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http://a/\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a\"b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a{b} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a|b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a<b> HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a^`b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a[b] HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /a%4 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+            ("GET / HTTP/1.0\r\nHost: a?\r\n\r\n", 400),
         ];
         for (text, status) in cases {
             let err = head(text).expect_err(text);
             assert_eq!(err.status().code, status, "{text:?} → {err}");
         }
+    }
+
+    /// Each line-ending or control-byte trick, which httparse alone would
+    /// read one way and a stricter front end another.
+    #[test]
+    fn bare_line_ends_and_control_bytes_are_refused() {
+        let cases: [&[u8]; 18] = [
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nDummy: x\nContent-Length: 35\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx:x\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n",
+            b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX\t: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n",
+            b"GET / HTTP/1.1\r\n Host: a\r\n\r\n",
+            b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        for bytes in cases {
+            let err = parse_head(bytes, &Limits::default()).expect_err(&bytes.escape_ascii().to_string());
+            assert_eq!(err.status().code, 400, "{} → {err}", bytes.escape_ascii());
+        }
+    }
+
+    /// Strictness must refuse nothing valid.
+    #[test]
+    fn valid_edge_cases_are_accepted() {
+        let cases: [&[u8]; 11] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: tab\there\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX:\tleading and trailing\t \r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: obs-text \x80\xff\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: Xn--a-b.Example.%41:\r\n\r\n",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a%20b?q=%22x%22&y=~!$'()*+,;:@/? HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET HTTP://a.example:80 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        for bytes in cases {
+            let parsed = parse_head(bytes, &Limits::default());
+            assert!(matches!(parsed, Ok(Some(_))), "{} → {parsed:?}", bytes.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn refusals_of_head_requests_say_so() {
+        let cases = [
+            ("HEAD / HTTP/1.1\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            ("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            ("HEAD /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("HEAD / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400),
+        ];
+        for (text, status) in cases {
+            let err = head(text).expect_err(text);
+            assert_eq!((err.status().code, err.head_only()), (status, true), "{text:?}");
+            let as_get = text.replacen("HEAD", "GET", 1);
+            assert!(!head(&as_get).expect_err(&as_get).head_only(), "{as_get:?}");
+        }
+        let long_head = format!("HEAD /{} HTTP/1.1\r\n", "a".repeat(9000));
+        let err = head(&long_head).expect_err("long");
+        assert_eq!((err.status().code, err.head_only()), (414, true));
+        let unknown = head("HEA").map(|head| head.is_none());
+        assert_eq!(unknown, Ok(true), "no method yet, nothing to refuse");
+    }
+
+    #[test]
+    fn trailers_follow_the_head_rules() {
+        let limits = Limits::default();
+        assert_eq!(parse_trailers(b"\r\n", &limits), Ok(Some(2)));
+        assert_eq!(parse_trailers(b"\r\nGET", &limits), Ok(Some(2)));
+        let two = b"X: a\tb\r\nY: \x80\r\n\r\nGET";
+        assert_eq!(parse_trailers(two, &limits), Ok(Some(two.len() - 3)));
+        for partial in [&b""[..], b"\r", b"X: a\r\n", b"X: a\r\n\r"] {
+            assert_eq!(parse_trailers(partial, &limits), Ok(None), "{}", partial.escape_ascii());
+        }
+        let bad: [&[u8]; 8] = [
+            b"\n",
+            b"X: a\n\r\n",
+            b"X: a\r\n\n",
+            b"X: a\rb\r\n\r\n",
+            b"X : a\r\n\r\n",
+            b"X: a\r\n folded\r\n\r\n",
+            b"X: a\0\r\n\r\n",
+            b"no colon\r\n\r\n",
+        ];
+        for bytes in bad {
+            let err = parse_trailers(bytes, &limits).expect_err(&bytes.escape_ascii().to_string());
+            assert_eq!(err.status().code, 400, "{} → {err}", bytes.escape_ascii());
+        }
+        let big = format!("X: {}\r\n", "b".repeat(limits.max_header_bytes));
+        assert_eq!(parse_trailers(big.as_bytes(), &limits), Err(HttpError::HeadersTooLarge));
     }
 
     #[test]
@@ -401,7 +677,7 @@ mod tests {
 
     #[test]
     fn framing_and_expect() {
-        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n")
+        let parsed = head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(parsed.framing, BodyFraming::Length(5));
@@ -429,5 +705,14 @@ mod tests {
             "/"
         );
         assert_eq!(request("OPTIONS / HTTP/1.1\r\nHost: a\r\n\r\n").method, Method::Other);
+        assert_eq!(
+            request("GET https://[::1]:8080?q=%2F HTTP/1.1\r\nHost: a\r\n\r\n").target,
+            "/?q=%2F"
+        );
+        let every_allowed = "/azAZ09-._~!$&'()*+,;=:@%2f/?/?";
+        assert_eq!(
+            request(&format!("GET {every_allowed} HTTP/1.1\r\nHost: a\r\n\r\n")).target,
+            every_allowed
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! 1. 1xx (other than 101), 204 and 304 have no body (1xx heads are skipped);
 //! 2. `Transfer-Encoding` ending in `chunked`: chunk sizes via
 //!    `httparse::parse_chunk_size`, then the data, the CRLF, and at the end
-//!    the trailer lines;
+//!    the trailer lines (a bare LF in a chunk-size or trailer line is
+//!    refused: httparse would skip it where other readers end the line);
 //! 3. `Content-Length`;
 //! 4. otherwise the body runs until the server closes the connection.
 //!
@@ -132,6 +133,11 @@ impl ResponseParser {
                     };
                     return Ok(Feed::Partial(pos));
                 }
+                // httparse skips a bare LF inside an extension; a reader that
+                // ends the line there frames the body differently.
+                State::ChunkSize if has_bare_lf_in_first_line(rest) => {
+                    return Err(ProtocolError("bare LF in a chunk-size line"));
+                }
                 State::ChunkSize => match httparse::parse_chunk_size(rest) {
                     Ok(httparse::Status::Complete((n, 0))) => {
                         pos += n;
@@ -181,7 +187,13 @@ impl ResponseParser {
                             self.state = State::Head;
                             return Ok(Feed::Complete(pos, self.current));
                         }
+                        Some(line) if rest[..line].contains(&b'\n') => {
+                            return Err(ProtocolError("bare LF in a trailer line"));
+                        }
                         Some(line) => pos += line + 2,
+                        None if has_bare_lf_in_first_line(rest) => {
+                            return Err(ProtocolError("bare LF in a trailer line"));
+                        }
                         None if rest.len() > MAX_HEAD => return Err(ProtocolError("trailer too large")),
                         None => return Ok(Feed::Partial(pos)),
                     }
@@ -263,6 +275,14 @@ impl ResponseParser {
         };
         Ok(Some(len))
     }
+}
+
+/// Whether the first line of `bytes` ends in an LF without a CR before it.
+fn has_bare_lf_in_first_line(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|lf| lf == 0 || bytes[lf - 1] != b'\r')
 }
 
 #[cfg(test)]
@@ -423,6 +443,116 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naXX",
         ] {
             assert!(run(input, &[], false).is_err(), "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    // Chunked framing against the strict reading: the server's own decoder,
+    // which refuses every chunk line and trailer outside RFC 9112's grammar.
+
+    const CHUNKED_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+    /// Where the strict reading ends a chunked `body` (its length), or `None`
+    /// if it refuses it.
+    fn strict_body_end(body: &[u8]) -> Option<usize> {
+        use crate::http::{Decoded, Limits, RequestDecoder};
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let stream = [&head[..], body, b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
+        match RequestDecoder::new(Limits::default()).decode(&stream) {
+            Ok((used, Decoded::Request(_))) => Some(used - head.len()),
+            _ => None,
+        }
+    }
+
+    /// Where the client ends the chunked `body` with a response behind it, in
+    /// every split: `Err` if it refuses it.
+    fn client_body_end(body: &[u8]) -> Result<usize, ProtocolError> {
+        let input = [CHUNKED_RESPONSE, body, b"HTTP/1.1 204 No Content\r\n\r\n"].concat();
+        let (done, _) = run(&input, &[], false)?;
+        for cut in 1..input.len() {
+            assert_eq!(
+                run(&input, &[cut], false).map(|(d, _)| d),
+                Ok(done.clone()),
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(done.len(), 2, "{}: both responses", body.escape_ascii());
+        let mut parser = ResponseParser::default();
+        match parser.feed(&input)? {
+            Feed::Complete(used, _) => Ok(used - CHUNKED_RESPONSE.len()),
+            Feed::Partial(_) => Err(ProtocolError("incomplete")),
+        }
+    }
+
+    #[test]
+    fn valid_chunked_bodies_end_where_the_strict_reading_ends_them() {
+        let bodies: [&[u8]; 7] = [
+            b"5;ext\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"x;y\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"q\\\";5\\\\\";b=c\r\nhello\r\n0;last=\";\"\r\n\r\n",
+            b"5 ; a = b\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-Sum: 1\r\nY:\tz\r\n\r\n",
+            b"0005\r\nhello\r\n00\r\n\r\n",
+            b"0\r\n\r\n",
+        ];
+        for body in bodies {
+            let strict = strict_body_end(body);
+            assert_eq!(strict, Some(body.len()), "{}: valid", body.escape_ascii());
+            assert_eq!(client_body_end(body).ok(), strict, "{}", body.escape_ascii());
+        }
+    }
+
+    /// A bare LF where a line ends: httparse would skip it inside an
+    /// extension or a trailer line, a reader that ends lines there would not.
+    /// The client refuses rather than pick one.
+    #[test]
+    fn ambiguous_chunk_lines_are_refused_not_misframed() {
+        let bodies: [&[u8]; 5] = [
+            b"2;a\nAB\r\nCD\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"0\r\nX: y\n\r\n\r\n",
+            b"0\r\nX: y\nZ: w\r\n\r\n",
+            b"0\r\n\n",
+        ];
+        for body in bodies {
+            assert_eq!(
+                strict_body_end(body),
+                None,
+                "{}: refused by the server",
+                body.escape_ascii()
+            );
+            assert!(client_body_end(body).is_err(), "{}", body.escape_ascii());
+        }
+    }
+
+    /// A CRLF inside a quoted extension value: the strict reading refuses
+    /// the line; the client ends it at that CRLF, so the data that follows
+    /// is not followed by a CRLF and the response is refused, never framed
+    /// past the quote.
+    #[test]
+    fn a_crlf_inside_quotes_is_refused() {
+        let body = b"5;a=\"x\r\nhello\"\r\n0\r\n\r\n";
+        assert_eq!(strict_body_end(body), None);
+        assert!(client_body_end(body).is_err());
+    }
+
+    /// Where the client is more lenient than the server (whitespace after a
+    /// size, an extension outside its grammar but without a bare LF) it still
+    /// ends each line at its CRLF, where any reader that accepts it would.
+    #[test]
+    fn lenient_chunk_lines_still_end_at_their_crlf() {
+        let bodies: [&[u8]; 3] = [
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            b"5;\r\nhello\r\n0\r\n\r\n",
+        ];
+        for body in bodies {
+            assert_eq!(
+                strict_body_end(body),
+                None,
+                "{}: the server refuses it",
+                body.escape_ascii()
+            );
+            assert_eq!(client_body_end(body), Ok(body.len()), "{}", body.escape_ascii());
         }
     }
 }

@@ -61,8 +61,8 @@ impl Service {
     /// Appends the answer to a request that cannot be served; the connection
     /// must close after it.
     pub(crate) fn refuse(&self, error: HttpError, out: &mut Vec<u8>) {
-        let status = error.status();
-        Response::error(status, error).encode(Connection::Close, false, out);
+        let (status, head_only) = (error.status(), error.head_only());
+        Response::error(status, error).encode(Connection::Close, head_only, out);
         self.stats.response(status);
     }
 
