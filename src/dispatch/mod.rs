@@ -77,7 +77,7 @@ use std::fmt;
 use std::io;
 
 pub use config::{DispatchConfig, Pick, WakePolicy, default_workers};
-pub use strategy::{BuildError, Strategy, UnknownStrategy};
+pub use strategy::{BuildError, Strategy, StrategyParser, UnknownStrategy};
 
 /// A unit of work handed to a strategy.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
