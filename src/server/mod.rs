@@ -162,8 +162,10 @@ impl Server {
     ///
     /// `name` stands where a strategy's name stands: in `/metrics`
     /// (`dispatchlab_info{strategy=…}`) and [`strategy_name`](Self::strategy_name)
-    /// (the announce line of [`serve_with`]). `config.strategy` is not
-    /// consulted, and `config.dispatch` only for the `workers` label: build the
+    /// (the announce line of [`serve_with`]). `config.strategy` does not
+    /// choose anything here; leave it a dispatch strategy (the default), as
+    /// the reported scope name follows it ([`ServeConfig::scope_name`]).
+    /// `config.dispatch` is read only for the `workers` label: build the
     /// dispatcher from it. Threads the dispatcher started before this call
     /// keep their own scheduling policy; build it under `config.sched` if that
     /// matters, as [`serve_with`] does.
