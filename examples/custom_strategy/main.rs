@@ -24,7 +24,7 @@ use lifo_idle::LifoIdle;
 
 /// dispatchlab's server over the lifo-idle strategy.
 #[derive(Debug, Parser)]
-#[command(name = "custom_strategy", about, long_about = None)]
+#[command(name = "custom_strategy")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +33,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP with lifo-idle until SIGINT/SIGTERM (the flags of
-    /// `dispatchlab serve`; --strategy does not apply).
+    /// `dispatchlab serve`, but --strategy, which chooses among the crate's
+    /// own, is hidden and refused).
+    #[command(mut_arg("strategy", |arg| arg.hide(true)))]
     Serve(Box<ServeArgs>),
 }
 
