@@ -90,7 +90,7 @@ pub struct CompareArgs {
     /// tokio reference server) joins only the default run, custom matrices
     /// and the plaintext, io-bound and c10k scenarios. Also narrows scenarios
     /// (except `backlog`, whose three servers are fixed).
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategies: Vec<Engine>,
     /// Scopes to compare, comma-separated: connection, request [default: both].
     #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]

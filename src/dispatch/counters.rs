@@ -3,7 +3,11 @@
 //!
 //! Strategies call [`Counters::accepted`] when they take a job (before the job
 //! can possibly start) and run every job through [`Counters::run`], which
-//! catches a panic so that the worker survives it.
+//! catches a panic so that the worker survives it. [`Counters::snapshot`] is
+//! then the whole of [`Dispatcher::stats`](super::Dispatcher::stats).
+//!
+//! The module is public so that a strategy written outside the crate (see
+//! `examples/custom_strategy/`) reports the same counters the same way.
 //!
 //! The counters a job passes through on its way in and out (`accepted`,
 //! `completed`, `panicked`) are updated with `SeqCst`, so that
@@ -21,7 +25,7 @@ use super::{DispatchStats, Job};
 
 /// Lock-free counters; a snapshot is a set of relaxed loads.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     accepted: AtomicU64,
     started: AtomicU64,
     completed: AtomicU64,
@@ -32,17 +36,17 @@ pub(crate) struct Counters {
 impl Counters {
     /// Records that a job was taken. Call before the job becomes visible to a
     /// worker, so that `queued` never goes negative.
-    pub(crate) fn accepted(&self) {
+    pub fn accepted(&self) {
         self.accepted.fetch_add(1, SeqCst);
     }
 
     /// Takes back an [`accepted`](Self::accepted) job that was then refused.
-    pub(crate) fn unaccepted(&self) {
+    pub fn unaccepted(&self) {
         self.accepted.fetch_sub(1, SeqCst);
     }
 
     /// Runs a job on the current thread, catching and counting a panic.
-    pub(crate) fn run(&self, job: Job) {
+    pub fn run(&self, job: Job) {
         self.started.fetch_add(1, Relaxed);
         match panic::catch_unwind(AssertUnwindSafe(job)) {
             Ok(()) => self.completed.fetch_add(1, SeqCst),
@@ -55,27 +59,26 @@ impl Counters {
     /// The finished counts are read before the accepted count, so the result
     /// can only overstate: zero means that, at the moment `accepted` was read,
     /// every job accepted so far had finished.
-    #[cfg_attr(not(any(feature = "work-stealing", feature = "rayon")), allow(dead_code))]
-    pub(crate) fn outstanding(&self) -> u64 {
+    pub fn outstanding(&self) -> u64 {
         let finished = self.completed.load(SeqCst) + self.panicked.load(SeqCst);
         self.accepted.load(SeqCst).saturating_sub(finished)
     }
 
     /// Counts the current thread as alive until the guard drops.
-    pub(crate) fn thread_alive(&self) -> AliveGuard<'_> {
+    pub fn thread_alive(&self) -> AliveGuard<'_> {
         self.threads_alive.fetch_add(1, Relaxed);
         AliveGuard(self)
     }
 
     /// A snapshot. `threads_alive` is the live-thread gauge kept by
     /// [`thread_alive`](Self::thread_alive) guards.
-    pub(crate) fn snapshot(&self) -> DispatchStats {
+    pub fn snapshot(&self) -> DispatchStats {
         self.snapshot_with_threads(self.threads_alive.load(Relaxed))
     }
 
     /// A snapshot with a thread count the strategy reads elsewhere (for pools
     /// whose threads it does not start itself).
-    pub(crate) fn snapshot_with_threads(&self, threads_alive: u64) -> DispatchStats {
+    pub fn snapshot_with_threads(&self, threads_alive: u64) -> DispatchStats {
         // Read in the order a job moves, so each difference is non-negative
         // unless a job moved between two loads; saturate in that case.
         let completed = self.completed.load(Relaxed);
@@ -94,7 +97,7 @@ impl Counters {
 
 /// Decrements the live-thread gauge when the thread ends, however it ends.
 #[derive(Debug)]
-pub(crate) struct AliveGuard<'a>(&'a Counters);
+pub struct AliveGuard<'a>(&'a Counters);
 
 impl Drop for AliveGuard<'_> {
     fn drop(&mut self) {

@@ -44,15 +44,21 @@
 //! default); a module whose feature is off is not linked above.
 //!
 //! Shared plumbing — counting, panic catching, thread naming — lives once in
-//! `counters` and `worker`, so that each strategy file reads as the
-//! textbook description of that strategy and nothing else.
+//! [`counters`] and [`worker`], so that each strategy file reads as the
+//! textbook description of that strategy and nothing else. Both are public,
+//! and so is the contract every strategy keeps ([`contract`]): a strategy
+//! written outside the crate uses the same plumbing, passes the same checks
+//! and is served by the same server ([`Server::start_with`]).
+//!
+//! [`Server::start_with`]: crate::server::Server::start_with
 //!
 //! The trait is called through `Arc<dyn Dispatcher>`. One indirect call per
 //! job costs a few nanoseconds; the cheapest hand-off measured here costs
 //! microseconds (a wake-up), so dynamic dispatch does not distort the study.
 
 mod config;
-mod counters;
+pub mod contract;
+pub mod counters;
 pub mod inline;
 pub mod mutex_queue;
 #[cfg(feature = "rayon")]
@@ -63,7 +69,7 @@ pub mod thread_per_task;
 pub mod threadpool_crate;
 #[cfg(feature = "work-stealing")]
 pub mod work_stealing;
-mod worker;
+pub mod worker;
 #[cfg(feature = "worker-channels")]
 pub mod worker_channels;
 
@@ -71,7 +77,7 @@ use std::fmt;
 use std::io;
 
 pub use config::{DispatchConfig, Pick, WakePolicy, default_workers};
-pub use strategy::{BuildError, Strategy, UnknownStrategy};
+pub use strategy::{BuildError, Strategy, StrategyParser, UnknownStrategy};
 
 /// A unit of work handed to a strategy.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;

@@ -1,12 +1,15 @@
 //! The list of compiled-in strategies: names, one-line descriptions, and how
 //! to build each one.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use clap::builder::PossibleValue;
+use clap::ValueEnum;
+use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
+use clap::error::ErrorKind;
 
 use super::{DispatchConfig, Dispatcher};
 use super::{inline, mutex_queue, thread_per_task};
@@ -151,7 +154,7 @@ impl FromStr for Strategy {
     }
 }
 
-impl clap::ValueEnum for Strategy {
+impl ValueEnum for Strategy {
     fn value_variants<'a>() -> &'a [Self] {
         Strategy::ALL
     }
@@ -161,19 +164,83 @@ impl clap::ValueEnum for Strategy {
     }
 }
 
+/// Every name `--strategy` knows that needs a Cargo feature (of the same
+/// name), and whether this build has it.
+const FEATURE_GATED: &[(&str, bool)] = &[
+    ("worker-channels", cfg!(feature = "worker-channels")),
+    ("work-stealing", cfg!(feature = "work-stealing")),
+    ("rayon", cfg!(feature = "rayon")),
+    ("threadpool", cfg!(feature = "threadpool")),
+    ("tokio", cfg!(feature = "tokio")),
+];
+
+/// The Cargo feature that would compile in `name`, if this build lacks it.
+fn missing_feature(name: &str) -> Option<&'static str> {
+    FEATURE_GATED
+        .iter()
+        .find(|&&(gated, enabled)| gated == name && !enabled)
+        .map(|&(feature, _)| feature)
+}
+
 /// A strategy name that is not compiled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownStrategy(String);
 
 impl fmt::Display for UnknownStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = &self.0;
+        if let Some(feature) = missing_feature(name) {
+            return write!(
+                f,
+                "{name} is not compiled into this build: enable its Cargo feature, e.g. \
+                 `cargo build --release --features {feature}` (`dispatchlab strategies` lists what is compiled in)"
+            );
+        }
         let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
         write!(
             f,
-            "unknown strategy `{}`; compiled in: {} (others need their Cargo feature)",
-            self.0,
+            "unknown strategy `{name}`; compiled in: {} (others need their Cargo feature)",
             names.join(", ")
         )
+    }
+}
+
+/// clap's parser for `--strategy`-like values: clap's own for a
+/// [`ValueEnum`] (possible values in `--help`, suggestions for typos),
+/// except that a name whose Cargo feature is off in this build says which
+/// feature to enable instead of only "invalid value".
+///
+/// clap picks a type's `ValueEnum` parser over any other, so an argument
+/// names this one: `#[arg(long, value_parser = StrategyParser::<Engine>::default())]`.
+#[derive(Clone, Debug)]
+pub struct StrategyParser<T: ValueEnum + Clone + Send + Sync + 'static>(EnumValueParser<T>);
+
+impl<T: ValueEnum + Clone + Send + Sync + 'static> Default for StrategyParser<T> {
+    fn default() -> Self {
+        Self(EnumValueParser::new())
+    }
+}
+
+impl<T: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for StrategyParser<T> {
+    type Value = T;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        self.0.parse_ref(cmd, arg, value).map_err(|err| {
+            let Some(name) = value.to_str().filter(|name| missing_feature(name).is_some()) else {
+                return err;
+            };
+            let flag = arg.map_or_else(|| "--strategy".to_owned(), ToString::to_string);
+            let unknown = UnknownStrategy(name.to_owned());
+            clap::Error::raw(
+                ErrorKind::InvalidValue,
+                format!("invalid value '{name}' for '{flag}': {unknown}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        self.0.possible_values()
     }
 }
 
@@ -248,6 +315,30 @@ mod tests {
     fn unknown_name_lists_the_compiled_in_ones() {
         let err = "fork-join".parse::<Strategy>().unwrap_err().to_string();
         assert!(err.contains("fork-join") && err.contains("mutex-queue"), "{err}");
+    }
+
+    #[test]
+    fn a_feature_gated_name_says_which_feature_to_enable_when_it_is_off() {
+        for &(name, enabled) in FEATURE_GATED {
+            let message = UnknownStrategy(name.to_owned()).to_string();
+            let says_feature = message.contains(&format!("--features {name}"));
+            assert_eq!(says_feature, !enabled, "{message}");
+        }
+    }
+
+    #[cfg(not(feature = "rayon"))]
+    #[test]
+    fn clap_says_which_feature_a_strategy_needs() {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[arg(long, value_parser = StrategyParser::<Strategy>::default())]
+            strategy: Strategy,
+        }
+        let err = <Cli as clap::Parser>::try_parse_from(["x", "--strategy", "rayon"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        assert!(err.to_string().contains("--features rayon"), "{err}");
+        let typo = <Cli as clap::Parser>::try_parse_from(["x", "--strategy", "mutex-q"]).unwrap_err();
+        assert!(typo.to_string().contains("mutex-queue"), "{typo}");
     }
 
     #[test]

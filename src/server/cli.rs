@@ -16,17 +16,13 @@ use crate::rlimit::raise_open_file_limit;
 
 use super::listener::somaxconn;
 use super::stats::report_line;
-use super::{ServeArgs, ServeError, Server};
+use super::{ServeArgs, ServeConfig, ServeError, Server};
 
 /// Exit status after a forced (second-signal) exit.
 const FORCED_EXIT: i32 = 130;
 
 /// Runs the server the arguments describe until a signal stops it.
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServeError::Setup)?;
-    if let Err(err) = raise_open_file_limit() {
-        eprintln!("dispatchlab: note: could not raise the open-file limit ({err}); see `ulimit -n`");
-    }
     let config = args.config();
     if config.strategy.strategy().is_none() {
         let scope = args.scope.is_some().then_some("--scope");
@@ -38,13 +34,27 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             });
         }
     }
+    serve_until_signal(args, config, Server::start)
+}
+
+/// Starts the server `start` makes of `config`, announces it, reports every
+/// `--stats-interval` and stops it gracefully on SIGINT/SIGTERM.
+pub(super) fn serve_until_signal(
+    args: &ServeArgs,
+    config: ServeConfig,
+    start: impl FnOnce(ServeConfig) -> Result<Server, ServeError>,
+) -> Result<(), ServeError> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServeError::Setup)?;
+    if let Err(err) = raise_open_file_limit() {
+        eprintln!("dispatchlab: note: could not raise the open-file limit ({err}); see `ulimit -n`");
+    }
     if let Some(cap) = somaxconn().filter(|&cap| cap < config.backlog) {
         eprintln!(
             "dispatchlab: note: --backlog {} is capped by net.core.somaxconn = {cap}",
             config.backlog
         );
     }
-    let server = Server::start(config)?;
+    let server = start(config)?;
     announce(&server);
     let stopping = Arc::new(AtomicBool::new(false));
     if let Some(interval) = args.stats_interval {
@@ -74,7 +84,7 @@ fn announce(server: &Server) {
     println!(
         "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {}, sched {})",
         server.local_addr(),
-        config.strategy,
+        server.strategy_name(),
         config.scope_name(),
         config.dispatch.workers,
         config.backlog,

@@ -143,7 +143,7 @@ pub struct ServeArgs {
     /// --workers (its worker threads) applies, and the dispatcher-only ones
     /// (--max-threads, --pick, --idle-spin, --wake, --accept-threads,
     /// --io-threads, --max-in-flight) are refused.
-    #[arg(long, short = 's', default_value = "mutex-queue")]
+    #[arg(long, short = 's', default_value = "mutex-queue", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategy: Engine,
     /// What one job covers: a whole connection, or one request [default:
     /// connection]. Dispatch strategies only: tokio has its own (a task per

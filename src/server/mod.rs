@@ -18,12 +18,14 @@
 //! strategies differ only in how a job reaches a thread.
 //!
 //! Use [`Server::start`] in-process (tests, benches) or [`run`] for the
-//! command line (signals, periodic report).
+//! command line (signals, periodic report); [`Server::start_with`] and
+//! [`serve_with`] do the same over a dispatcher built outside the crate.
 
 mod accept;
 mod cli;
 mod config;
 mod connection_scope;
+mod custom;
 mod engine;
 pub mod exchange;
 mod listener;
@@ -49,6 +51,7 @@ use crate::workload::Workload;
 
 pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
+pub use custom::{ServeWithError, serve_with};
 pub use engine::Engine;
 pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
@@ -115,6 +118,9 @@ enum Ending {
 pub struct Server {
     config: ServeConfig,
     local_addr: SocketAddr,
+    /// The name of what answers: the strategy's, a reference server's, or
+    /// the one given to [`start_with`](Self::start_with).
+    strategy: &'static str,
     service: Service,
     /// `None` for a reference server, which hands no jobs to a strategy.
     dispatcher: Option<Arc<dyn Dispatcher>>,
@@ -146,8 +152,39 @@ impl Server {
 
     fn start_dispatch(strategy: Strategy, config: ServeConfig) -> Result<Self, ServeError> {
         let dispatcher = strategy.build(&config.dispatch).map_err(ServeError::Build)?;
+        Self::serve_dispatcher(config, strategy.name(), dispatcher)
+    }
+
+    /// Serves with a dispatcher built elsewhere (a strategy outside the
+    /// crate, say), in `config.scope`, with everything else as
+    /// [`start`](Self::start) does: the same routes, stats, `/metrics` and
+    /// graceful shutdown, which also shuts the dispatcher down.
+    ///
+    /// `name` stands where a strategy's name stands: in `/metrics`
+    /// (`dispatchlab_info{strategy=…}`) and [`strategy_name`](Self::strategy_name)
+    /// (the announce line of [`serve_with`]). `config.strategy` does not
+    /// choose anything here; leave it a dispatch strategy (the default), as
+    /// the reported scope name follows it ([`ServeConfig::scope_name`]).
+    /// `config.dispatch` is read only for the `workers` label: build the
+    /// dispatcher from it. Threads the dispatcher started before this call
+    /// keep their own scheduling policy; build it under `config.sched` if that
+    /// matters, as [`serve_with`] does.
+    pub fn start_with(
+        config: ServeConfig,
+        name: &'static str,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> Result<Self, ServeError> {
+        sched::with_policy(config.sched, || Self::serve_dispatcher(config, name, dispatcher))
+            .map_err(ServeError::Setup)?
+    }
+
+    fn serve_dispatcher(
+        config: ServeConfig,
+        name: &'static str,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> Result<Self, ServeError> {
         let dispatch = DispatchSource::Dispatcher(Arc::downgrade(&dispatcher));
-        let service = Self::service(&config, dispatch.clone());
+        let service = Self::service(&config, name, dispatch.clone());
         let core = Core {
             service: service.clone(),
             dispatcher: Arc::clone(&dispatcher),
@@ -170,6 +207,7 @@ impl Server {
         Ok(Self {
             config,
             local_addr,
+            strategy: name,
             service,
             dispatch,
             dispatcher: Some(dispatcher),
@@ -181,10 +219,11 @@ impl Server {
     fn start_tokio(config: ServeConfig) -> Result<Self, ServeError> {
         let runtime = tokio_scope::runtime(config.dispatch.workers)?;
         let dispatch = DispatchSource::Tokio(runtime.handle().clone());
-        let service = Self::service(&config, dispatch.clone());
+        let service = Self::service(&config, config.strategy.name(), dispatch.clone());
         let (listener, local_addr) = Self::bind(&config, false)?;
         let front = tokio_scope::TokioFront::start(runtime, listener, service.clone(), config.limits, config.timeouts)?;
         Ok(Self {
+            strategy: config.strategy.name(),
             config,
             local_addr,
             service,
@@ -194,14 +233,14 @@ impl Server {
         })
     }
 
-    /// The workload, counters and shutdown flag of a server that reads its
-    /// strategy's counters from `dispatch`.
-    fn service(config: &ServeConfig, dispatch: DispatchSource) -> Service {
+    /// The workload, counters and shutdown flag of a server that reads the
+    /// counters of its strategy, called `strategy`, from `dispatch`.
+    fn service(config: &ServeConfig, strategy: &'static str, dispatch: DispatchSource) -> Service {
         let stats = Arc::new(ServerStats::default());
         let metrics = ServerMetrics {
             stats: Arc::clone(&stats),
             dispatch,
-            strategy: config.strategy.name(),
+            strategy,
             scope: config.scope_name(),
             workers: config.dispatch.workers,
         };
@@ -225,6 +264,13 @@ impl Server {
     /// The address the server listens on (with the real port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The name of the strategy that answers (as `/metrics` and the announce
+    /// line show it): the configured one's, or the name given to
+    /// [`start_with`](Self::start_with).
+    pub fn strategy_name(&self) -> &'static str {
+        self.strategy
     }
 
     /// The configuration the server runs with.
