@@ -40,13 +40,16 @@
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
 
+mod baseline;
 mod child;
+mod disturbance;
 mod matrix;
 mod measure;
 mod output;
 mod pin;
 mod progress;
 mod reference;
+mod repeat;
 mod sampler;
 mod scenario;
 
