@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dispatchlab::compare::baseline::{self, BaselineArgs};
 use dispatchlab::compare::{self, CompareArgs};
 use dispatchlab::load::{self, LoadArgs};
 use dispatchlab::server::{self, Engine, ServeArgs};
@@ -34,6 +35,11 @@ enum Command {
     /// writes runs.csv, runs.json, .hgrm files and summary.md under
     /// results/<timestamp>/.
     Compare(Box<CompareArgs>),
+    /// Compare two result directories cell by cell: req/s, p50 and p99 of
+    /// every cell both measured, each judged "better", "worse" or "within
+    /// noise" by the ranges of its repeats (`compare --repeat N`); cells on
+    /// one side only are listed.
+    Baseline(BaselineArgs),
     /// List the compiled-in strategies, one per line: name, then what a
     /// dispatch does; then the reference servers (tokio), which are not
     /// dispatchers but are chosen with the same --strategy flag.
@@ -77,6 +83,13 @@ fn main() -> ExitCode {
             }
             Err(err) => {
                 eprintln!("dispatchlab compare: {err}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Baseline(args) => match baseline::run(&args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("dispatchlab baseline: {err}");
                 ExitCode::from(2)
             }
         },

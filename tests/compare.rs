@@ -254,3 +254,75 @@ fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
     assert!(output.status.success(), "{plan}");
     assert!(plan.contains("48 runs") && plan.contains("backlog=5"), "{plan}");
 }
+
+/// Runs `dispatchlab baseline ARGS`.
+fn baseline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
+        .arg("baseline")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dispatchlab baseline")
+}
+
+#[test]
+fn a_baseline_matches_the_shared_cells_and_reports_the_missing_ones() {
+    let (before, after) = (OutDir::new("baseline-before"), OutDir::new("baseline-after"));
+    for (out, strategies) in [(&before, "mutex-queue,inline"), (&after, "mutex-queue,thread-per-task")] {
+        let dir = out.0.to_str().expect("UTF-8 temp path");
+        let output = compare(&[
+            "--strategies",
+            strategies,
+            "--scopes",
+            "request",
+            "--connections",
+            "4",
+            "--duration",
+            "1s",
+            "--warmup",
+            "300ms",
+            "--no-reference",
+            "--out",
+            dir,
+        ]);
+        assert!(output.status.success(), "compare failed:\n{}", text(&output.stderr));
+    }
+    let report_file = after.0.join("against-baseline.md");
+    let paths = [before.0.to_str(), after.0.to_str(), report_file.to_str()].map(|p| p.expect("UTF-8 temp path"));
+    let output = baseline(&[paths[0], paths[1], "--markdown", paths[2]]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "baseline failed:\n{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let shared: Vec<&str> = stdout.lines().filter(|line| line.starts_with("| strategy=")).collect();
+    assert_eq!(shared.len(), 3, "req/s, p50 and p99 of the one shared cell:\n{stdout}");
+    assert!(
+        shared
+            .iter()
+            .all(|line| line.contains("strategy=mutex-queue scope=request")),
+        "{stdout}"
+    );
+    assert!(
+        shared.iter().all(|line| line.ends_with("| within noise |")),
+        "one repeat on each side is never beyond noise:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("only in the baseline: strategy=inline scope=request"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("only in this run: strategy=thread-per-task scope=request"),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(&report_file).expect("--markdown file");
+    assert_eq!(written, stdout);
+
+    let missing = baseline(&[paths[0], "/nonexistent/dispatchlab-results"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("runs.csv"),
+        "the error names the missing file"
+    );
+}

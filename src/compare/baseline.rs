@@ -15,9 +15,40 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
 
 use super::repeat::Spread;
+
+/// The command line of `dispatchlab baseline`.
+#[derive(Clone, Debug, Args)]
+pub struct BaselineArgs {
+    /// The earlier result directory (written by `compare` or the wrk script).
+    pub baseline: PathBuf,
+    /// The result directory to judge against it.
+    pub current: PathBuf,
+    /// Also write the comparison as Markdown to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+/// Prints the comparison of `args.current` against `args.baseline` (and
+/// writes it where `--markdown` says).
+pub fn run(args: &BaselineArgs) -> io::Result<Comparison> {
+    let comparison = compare_dirs(&args.baseline, &args.current)?;
+    let text = format!(
+        "# {} against the baseline {}\n\n{}",
+        args.current.display(),
+        args.baseline.display(),
+        comparison.markdown()
+    );
+    print!("{text}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &text)?;
+    }
+    Ok(comparison)
+}
 
 /// The columns that identify a cell: what was served, how, under which load.
 pub const CELL_KEY: &[&str] = &[
@@ -318,7 +349,7 @@ mod tests {
         let mut retried = row("mutex-queue", "16", "2", "2");
         retried.insert("counted".into(), "false".into());
         let good = row("mutex-queue", "16", "100", "900");
-        let comparison = compare(&[good.clone()], &[failed, retried, good]);
+        let comparison = compare(std::slice::from_ref(&good), &[failed, retried, good.clone()]);
         let (_, changes) = &comparison.shared[0];
         assert_eq!(changes[0].current.count, 1);
         assert_eq!(

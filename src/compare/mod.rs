@@ -30,6 +30,9 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`baseline`] | `dispatchlab baseline`: the cells two result directories share, judged against the noise of their repeats |
+//! | [`repeat`] | the interleaved order of repeats, a cell's median and range |
+//! | [`disturbance`] | how much of the pinned CPUs went to other processes during a run (`/proc/stat`) |
 //! | `matrix` | [`Cell`]: a server and a load; the custom matrix's expansion |
 //! | `scenario` | the named scenarios and the default run, as [`Plan`]s |
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |
@@ -40,16 +43,16 @@
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
 
-mod baseline;
+pub mod baseline;
 mod child;
-mod disturbance;
+pub mod disturbance;
 mod matrix;
 mod measure;
 mod output;
 mod pin;
 mod progress;
 mod reference;
-mod repeat;
+pub mod repeat;
 mod sampler;
 mod scenario;
 
