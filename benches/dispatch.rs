@@ -3,7 +3,7 @@
 //!
 //! | group | question | parameter |
 //! |---|---|---|
-//! | `round_trip` | one job dispatched, its completion seen by the dispatching thread: what does waking an idle worker cost? | `back-to-back` (the next job follows at once), `after-idle` (300 µs untimed pause first: workers have parked) |
+//! | `round_trip` | one job dispatched, its completion seen by the dispatching thread: what does waking an idle worker cost? | `back-to-back` (the next job follows at once) or `after-idle` (300 µs untimed pause first: workers have parked), then `/same-cpu` or `/cross-cpu` (below) |
 //! | `burst` | 10,000 no-op jobs dispatched from one thread until all are done (elements/s) | `10000` |
 //! | `spin` | a batch of CPU-busy jobs (1 µs or 10 µs each): does it scale to the cores? | `<job>-<workers>w` |
 //! | `fan_out` | jobs that dispatch two children each from inside a worker (a binary tree of 2,047 jobs) | leaf work: `noop`, `2us` |
@@ -15,6 +15,17 @@
 //! `round_trip` and `burst` also measure `work-stealing` with other
 //! `idle_spin` values and wake policies: those are the tuning questions of
 //! `src/dispatch/work_stealing/README.md`.
+//!
+//! `round_trip` pins its threads explicitly, because where the scheduler
+//! puts the dispatching thread and the workers decides the figure: a wake-up
+//! on the same CPU is a context switch, one on another CPU an inter-processor
+//! interrupt and a cache miss, and unpinned runs flip between the two
+//! (a bimodal floor). `same-cpu` builds the pool and dispatches from the
+//! first allowed CPU; `cross-cpu` builds the pool on the second one (its
+//! threads inherit that mask) and dispatches from the first. Threads made
+//! per job (`thread-per-task`, `floor-spawn`) are made by the dispatching
+//! thread, so they start on its CPU in both variants. On a one-CPU machine
+//! only `same-cpu` runs.
 //!
 //! Run: `cargo bench --bench dispatch` (a few minutes on 2 CPUs), or add
 //! `-- --quick`. Pools have 2 workers unless the parameter says otherwise.
@@ -30,6 +41,7 @@ use criterion::{
     measurement::WallTime,
 };
 use crossbeam_channel::{Receiver, Sender};
+use dispatchlab::compare::CpuSet;
 use dispatchlab::dispatch::DispatchConfig;
 use dispatchlab::results::Machine;
 use dispatchlab::{Dispatcher, Job, Strategy};
@@ -231,44 +243,88 @@ fn time_round_trips(iters: u64, gap: Duration, mut round_trip: impl FnMut()) -> 
     total
 }
 
+/// Where `round_trip` puts the dispatching thread and the workers.
+struct Placement {
+    name: &'static str,
+    submit: CpuSet,
+    workers: CpuSet,
+}
+
+/// `same-cpu`, and `cross-cpu` when the process may use two CPUs.
+fn placements() -> Vec<Placement> {
+    let allowed = CpuSet::of_current_thread().expect("read the CPU mask");
+    let cpu = |index: usize| allowed.cpus().get(index).map(|&cpu| CpuSet::new(vec![cpu]));
+    let first = cpu(0).expect("at least one allowed CPU");
+    let mut placements = vec![Placement {
+        name: "same-cpu",
+        submit: first.clone(),
+        workers: first.clone(),
+    }];
+    if let Some(second) = cpu(1) {
+        placements.push(Placement {
+            name: "cross-cpu",
+            submit: first,
+            workers: second,
+        });
+    }
+    placements
+}
+
+impl Placement {
+    /// Builds with the calling thread on the workers' CPU (threads started
+    /// now inherit it), then moves the calling thread to the submit CPU.
+    fn build<T>(&self, build: impl FnOnce() -> T) -> T {
+        self.workers.pin_current_thread().expect("pin to the workers' CPU");
+        let built = build();
+        self.submit.pin_current_thread().expect("pin to the submit CPU");
+        built
+    }
+}
+
 fn round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("round_trip");
     let subjects: Vec<Subject> = strategies().into_iter().chain(work_stealing_variants()).collect();
     let done = Countdown::leak();
-    for (parameter, gap, measure_ms) in [("back-to-back", Duration::ZERO, 1_000), ("after-idle", IDLE_GAP, 300)] {
-        configure(&mut group, 30, measure_ms);
-        for subject in &subjects {
-            let pool = (subject.build)(WORKERS);
-            group.bench_function(BenchmarkId::new(&subject.name, parameter), |b| {
+    let _restore = CpuSet::of_current_thread()
+        .and_then(|mask| mask.pin_scoped())
+        .expect("remember the CPU mask");
+    for placement in placements() {
+        for (timing, gap, measure_ms) in [("back-to-back", Duration::ZERO, 1_000), ("after-idle", IDLE_GAP, 300)] {
+            let parameter = format!("{timing}/{}", placement.name);
+            configure(&mut group, 30, measure_ms);
+            for subject in &subjects {
+                let pool = placement.build(|| (subject.build)(WORKERS));
+                group.bench_function(BenchmarkId::new(&subject.name, &parameter), |b| {
+                    b.iter_custom(|iters| {
+                        time_round_trips(iters, gap, || {
+                            done.arm(1);
+                            dispatch(&*pool, Box::new(|| done.tick()));
+                            done.wait();
+                        })
+                    })
+                });
+                pool.shutdown();
+            }
+            let floor = placement.build(ChannelFloor::start);
+            group.bench_function(BenchmarkId::new("floor-channel", &parameter), |b| {
                 b.iter_custom(|iters| {
                     time_round_trips(iters, gap, || {
                         done.arm(1);
-                        dispatch(&*pool, Box::new(|| done.tick()));
+                        floor.send(Box::new(|| done.tick()));
                         done.wait();
                     })
                 })
             });
-            pool.shutdown();
+            group.bench_function(BenchmarkId::new("floor-spawn", &parameter), |b| {
+                b.iter_custom(|iters| {
+                    time_round_trips(iters, gap, || {
+                        thread::spawn(|| black_box(()))
+                            .join()
+                            .expect("the floor thread does nothing");
+                    })
+                })
+            });
         }
-        let floor = ChannelFloor::start();
-        group.bench_function(BenchmarkId::new("floor-channel", parameter), |b| {
-            b.iter_custom(|iters| {
-                time_round_trips(iters, gap, || {
-                    done.arm(1);
-                    floor.send(Box::new(|| done.tick()));
-                    done.wait();
-                })
-            })
-        });
-        group.bench_function(BenchmarkId::new("floor-spawn", parameter), |b| {
-            b.iter_custom(|iters| {
-                time_round_trips(iters, gap, || {
-                    thread::spawn(|| black_box(()))
-                        .join()
-                        .expect("the floor thread does nothing");
-                })
-            })
-        });
     }
     group.finish();
 }
