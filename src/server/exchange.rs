@@ -298,6 +298,7 @@ impl Exchange {
 
     /// Releases the input buffer's memory while it holds nothing (a
     /// connection waiting for its next request).
+    #[cfg(feature = "tokio")]
     pub(crate) fn release_input_if_empty(&mut self) {
         self.input.release_if_empty();
     }
