@@ -12,7 +12,7 @@
 //!   ([`Exchange::answer_now`]), so the state machine the servers run is the
 //!   one fuzzed, `/sleep` included.
 //!
-//! The driver's loop is [`Exchange::next`]: it returns a [`Step`] — a request
+//! The driver's loop is [`Exchange::step`]: it returns a [`Step`] — a request
 //! to answer (hand the response back with [`Exchange::answered`]), a flush,
 //! more bytes needed (wait as [`Exchange::wait`] says, then report the read
 //! with [`Exchange::received`] or its expiry with [`Exchange::expired`]), or
@@ -21,7 +21,7 @@
 //!
 //! Both buffers are bounded: the input by its capacity (a head that does not
 //! fit is refused 431), the output by [`FLUSH_AT`] plus one response, because
-//! [`Exchange::next`] asks for a flush before decoding past it. Without that,
+//! [`Exchange::step`] asks for a flush before decoding past it. Without that,
 //! one 4 KiB read of pipelined `/bytes?n=1048576` requests (93 of them) would
 //! be answered into 93 MiB of memory before the first byte was written. The
 //! output is the one place answers leave from, so a body still to be produced
@@ -42,7 +42,7 @@ use super::service::Service;
 use super::shutdown::Shutdown;
 use super::stats::{ServerStats, StatsSnapshot};
 
-/// Past this many unwritten bytes, [`Exchange::next`] stops decoding and
+/// Past this many unwritten bytes, [`Exchange::step`] stops decoding and
 /// asks for a flush.
 pub const FLUSH_AT: usize = 64 * 1024;
 
@@ -115,7 +115,7 @@ pub struct Exchange {
     answered: u64,
     /// When the first byte of the request now being received arrived.
     request_started: Option<Instant>,
-    /// Set once the connection must close; [`next`](Self::next) says so.
+    /// Set once the connection must close; [`step`](Self::step) says so.
     ending: Option<Ending>,
 }
 
@@ -145,7 +145,7 @@ impl Exchange {
     }
 
     /// Decodes until there is something for the driver to do.
-    pub fn next(&mut self) -> Step {
+    pub fn step(&mut self) -> Step {
         loop {
             if let Some(ending) = self.ending {
                 return Step::Close(ending);
@@ -200,7 +200,7 @@ impl Exchange {
     /// step. For the fuzz target and tests, which have no time to spend.
     pub fn answer_now(&mut self) -> Step {
         loop {
-            match self.next() {
+            match self.step() {
                 Step::Answer(request) => {
                     let response = self.reply(&request).map(|reply| match reply {
                         Reply::Now(response) | Reply::After { response, .. } => response,
@@ -216,7 +216,7 @@ impl Exchange {
     /// between requests, the header deadline counted from the request's
     /// first byte, or the drain wait once shutdown has started. `None` when
     /// the header deadline has already passed: the request is refused 408
-    /// and [`next`](Self::next) says to close.
+    /// and [`step`](Self::step) says to close.
     pub fn wait(&mut self, now: Instant) -> Option<Wait> {
         let idle = self.is_between_requests();
         let draining = self.service.shutdown.is_started();
@@ -377,7 +377,7 @@ mod tests {
     fn a_request_is_handed_out_and_its_answer_taken_back() {
         let mut exchange = exchange();
         exchange.receive(b"GET /sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
-        let Step::Answer(request) = exchange.next() else {
+        let Step::Answer(request) = exchange.step() else {
             panic!("a complete request is handed to the driver");
         };
         assert_eq!(exchange.stats().requests_in_flight, 1, "handed out, not answered");
@@ -388,7 +388,7 @@ mod tests {
         exchange.answered(&request, Some(response));
         assert_eq!(exchange.stats().requests_in_flight, 0);
         assert!(exchange.output().starts_with(b"HTTP/1.1 200"));
-        assert!(matches!(exchange.next(), Step::NeedMore), "kept alive");
+        assert!(matches!(exchange.step(), Step::NeedMore), "kept alive");
     }
 
     #[test]
@@ -403,12 +403,12 @@ mod tests {
         );
         exchange.receive(b"GET / HT");
         exchange.received(8, start);
-        assert!(matches!(exchange.next(), Step::NeedMore));
+        assert!(matches!(exchange.step(), Step::NeedMore));
         let later = start + timeouts.header / 2;
         let header = exchange.wait(later).expect("within the deadline");
         assert_eq!((header.within, header.then), (timeouts.header / 2, Expiry::Refuse));
         assert_eq!(exchange.wait(start + timeouts.header), None, "the deadline passed");
-        assert!(matches!(exchange.next(), Step::Close(Ending::Linger)));
+        assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
         assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
     }
 
@@ -424,7 +424,7 @@ mod tests {
                 (DRAIN_WAIT, Expiry::Close, true)
             );
             exchange.expired(wait.then);
-            assert!(matches!(exchange.next(), Step::Close(Ending::Clean)));
+            assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
         }
     }
 
@@ -432,11 +432,11 @@ mod tests {
     fn an_idle_wait_that_expires_closes_and_a_header_wait_refuses() {
         let mut exchange = exchange();
         exchange.expired(Expiry::Close);
-        assert!(matches!(exchange.next(), Step::Close(Ending::Clean)));
+        assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
         assert!(exchange.output().is_empty());
         let mut exchange = self::exchange();
         exchange.expired(Expiry::Refuse);
-        assert!(matches!(exchange.next(), Step::Close(Ending::Linger)));
+        assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
         assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
     }
 
@@ -444,7 +444,7 @@ mod tests {
     fn end_of_stream_closes_and_a_full_buffer_is_refused() {
         let mut exchange = exchange();
         exchange.received(0, Instant::now());
-        assert!(matches!(exchange.next(), Step::Close(Ending::Clean)));
+        assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
         let mut exchange = self::exchange();
         let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 1 << 20]].concat();
         let mut taken = 0;

@@ -45,7 +45,7 @@ impl BlockingConnection {
     fn run(&mut self, jobs: &ConnectionJobs) -> io::Result<Ending> {
         self.stream.set_write_timeout(Some(jobs.shared.timeouts.write))?;
         loop {
-            match self.exchange.next() {
+            match self.exchange.step() {
                 Step::Answer(request) => {
                     let response = self.exchange.reply(&request).map(Reply::wait_blocking);
                     self.exchange.answered(&request, response);

@@ -54,7 +54,7 @@ struct TokioConnection<'a> {
 impl TokioConnection<'_> {
     async fn run(&mut self) -> io::Result<Ending> {
         loop {
-            match self.exchange.next() {
+            match self.exchange.step() {
                 Step::Answer(request) => {
                     // The handler runs on this worker; its wait is the timer,
                     // not a blocked thread.
