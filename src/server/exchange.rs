@@ -15,7 +15,7 @@
 //! The driver's loop is [`Exchange::step`]: it returns a [`Step`] — a request
 //! to answer (hand the response back with [`Exchange::answered`]), a flush,
 //! more bytes needed (wait as [`Exchange::wait`] says, then report the read
-//! with [`Exchange::received`] or its expiry with [`Exchange::expired`]), or
+//! with `Exchange::received` or its expiry with [`Exchange::expired`]), or
 //! close with an [`Ending`]. Keep-alive is decided in one place,
 //! [`Exchange::answered`]; the timeouts in one table, [`Exchange::wait`].
 //!
