@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use dispatchlab::http::{Decoded, HttpError, Limits, Request, RequestDecoder};
-use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Turn};
+use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Step};
 use dispatchlab::workload::{MAX_BYTES, MetricsSource, Workload};
 use proptest::prelude::*;
 
@@ -191,14 +191,14 @@ proptest! {
                 piece = &piece[taken..];
                 prop_assert!(exchange.buffered_input() <= exchange.input_capacity());
                 let turn = loop {
-                    let turn = exchange.answer();
+                    let turn = exchange.answer_now();
                     prop_assert!(exchange.output().len() <= FLUSH_AT + MAX_BYTES + 4096);
                     exchange.clear_output();
-                    if turn != Turn::Flush {
+                    if !matches!(turn, Step::Flush) {
                         break turn;
                     }
                 };
-                if matches!(turn, Turn::Close { .. }) {
+                if matches!(turn, Step::Close(_)) {
                     return Ok(());
                 }
                 if taken == 0 {

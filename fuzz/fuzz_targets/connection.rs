@@ -1,6 +1,7 @@
-//! The connection-scope state machine ([`Exchange`]) fed arbitrary bytes in
-//! arbitrary chunks, the way a socket delivers them, with the real workload
-//! answering. It must never panic, keep both buffers bounded, write only
+//! The connection state machine both blocking and tokio connections step
+//! ([`Exchange`]) fed arbitrary bytes in arbitrary chunks, the way a socket
+//! delivers them, with the real workload answering and every wait a handler
+//! asks for skipped ([`Exchange::answer_now`]). It must never panic, keep both buffers bounded, write only
 //! HTTP responses, and stop at the first answer that closes.
 //!
 //! Input layout: the first byte says how many chunk sizes follow (1 to 8),
@@ -11,15 +12,16 @@
 //! panic hook aborts on *any* panic, caught or not, so the target installs a
 //! hook that lets that one panic through silently and aborts on every other.
 //!
-//! Inputs naming `/sleep` or `/spin` are skipped: those routes block or spin
-//! for up to ten seconds on purpose, which would only slow the fuzzer down.
+//! `/sleep` is served: its wait is the driver's, and this driver skips it.
+//! Inputs naming `/spin` are skipped: that handler burns up to a second of
+//! CPU itself, which would only slow the fuzzer down.
 #![no_main]
 
 use std::panic;
 use std::sync::{Arc, Once};
 
 use dispatchlab::http::{HttpError, Limits};
-use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Turn};
+use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Step};
 use dispatchlab::workload::{MAX_BYTES, MetricsSource, Workload};
 use libfuzzer_sys::fuzz_target;
 
@@ -48,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let (sizes, stream) = rest.split_at(count);
-    if contains(stream, b"sleep") || contains(stream, b"spin") {
+    if contains(stream, b"spin") {
         return;
     }
     let workload = Workload::new(Arc::new(NoMetrics)).with_panic_route(true);
@@ -65,24 +67,24 @@ fuzz_target!(|data: &[u8]| {
             exchange.buffered_input() <= exchange.input_capacity(),
             "input past its capacity"
         );
-        let turn = loop {
-            let turn = exchange.answer();
+        let step = loop {
+            let step = exchange.answer_now();
             check_output(&exchange);
             exchange.clear_output();
-            if turn != Turn::Flush {
-                break turn;
+            if !matches!(step, Step::Flush) {
+                break step;
             }
         };
-        match turn {
-            Turn::Close { .. } => return,
-            Turn::NeedMore if taken == 0 && exchange.is_full() => {
+        match step {
+            Step::Close(_) => return,
+            Step::NeedMore if taken == 0 && exchange.is_full() => {
                 // What the server does with a head that does not fit.
                 exchange.refuse(HttpError::HeadersTooLarge);
                 check_output(&exchange);
                 return;
             }
-            Turn::NeedMore => assert!(taken > 0 || chunk.is_empty(), "no progress on a non-full buffer"),
-            Turn::Flush => unreachable!("flushed above"),
+            Step::NeedMore => assert!(taken > 0 || chunk.is_empty(), "no progress on a non-full buffer"),
+            Step::Flush | Step::Answer(_) => unreachable!("answer_now answers and the loop above flushes"),
         }
     }
 });

@@ -1,75 +1,135 @@
-//! The socket-free half of a connection-scope connection: bytes in, encoded
-//! answers out, and the decision to close.
+//! A connection's protocol state, stepped by a driver and never waiting:
+//! bytes in, requests out, answers in, encoded bytes out, and when to close.
 //!
-//! [`Exchange`] holds what one connection has received and not decoded, the
-//! request decoder, and the answers not yet written. The connection-scope
-//! job (`connection_scope::connection`) moves bytes between it and a
-//! blocking socket; the fuzz target `connection` (see `fuzz/`) feeds it arbitrary
-//! chunks directly, so that the state machine the server runs is the one
-//! fuzzed, without sockets.
+//! As in hyper's `proto/h1` (`conn.rs` holds the state, `dispatch.rs` drives
+//! it), [`Exchange`] decides and its drivers do the I/O and the waiting:
+//!
+//! * connection scope (`connection_scope::connection`): blocking reads and
+//!   writes, a handler's wait spent in [`Reply::wait_blocking`];
+//! * the tokio reference server (`tokio_scope::connection`): the same steps
+//!   with every wait an `.await`;
+//! * the fuzz target `connection` and the tests: no sockets, waits skipped
+//!   ([`Exchange::answer_now`]), so the state machine the servers run is the
+//!   one fuzzed, `/sleep` included.
+//!
+//! The driver's loop is [`Exchange::step`]: it returns a [`Step`] — a request
+//! to answer (hand the response back with [`Exchange::answered`]), a flush,
+//! more bytes needed (wait as [`Exchange::wait`] says, then report the read
+//! with `Exchange::received` or its expiry with [`Exchange::expired`]), or
+//! close with an [`Ending`]. Keep-alive is decided in one place,
+//! [`Exchange::answered`]; the timeouts in one table, [`Exchange::wait`].
 //!
 //! Both buffers are bounded: the input by its capacity (a head that does not
 //! fit is refused 431), the output by [`FLUSH_AT`] plus one response, because
-//! [`Exchange::answer`] hands control back to be flushed once the output
-//! passes it. Without that, one 4 KiB read of pipelined `/bytes?n=1048576`
-//! requests (93 of them) would be answered into 93 MiB of memory before the
-//! first byte was written.
+//! [`Exchange::step`] asks for a flush before decoding past it. Without that,
+//! one 4 KiB read of pipelined `/bytes?n=1048576` requests (93 of them) would
+//! be answered into 93 MiB of memory before the first byte was written. The
+//! output is the one place answers leave from, so a body still to be produced
+//! can later wait there too.
+//!
+//! Request scope does not use it: see `request_scope`'s module doc.
 
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::http::{CONTINUE, Decoded, HttpError, Limits, RequestDecoder};
-use crate::workload::Workload;
+use crate::http::{CONTINUE, Decoded, HttpError, Limits, Request, RequestDecoder, Response};
+use crate::workload::{Reply, Workload};
 
+use super::Timeouts;
 use super::read_buffer::ReadBuffer;
 use super::service::Service;
 use super::shutdown::Shutdown;
 use super::stats::{ServerStats, StatsSnapshot};
 
-/// Past this many unwritten bytes, [`Exchange::answer`] stops decoding and
+/// Past this many unwritten bytes, [`Exchange::step`] stops decoding and
 /// asks for a flush.
 pub const FLUSH_AT: usize = 64 * 1024;
 
 /// Room for the largest head the limits accept plus a little pipelined
-/// input after it (the tokio server's buffers are sized the same).
-pub(crate) const INPUT_SLACK: usize = 4096;
+/// input after it.
+const INPUT_SLACK: usize = 4096;
 
-/// What the connection should do after [`Exchange::answer`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Turn {
-    /// Every complete request is answered: write the output, then read more.
-    NeedMore,
-    /// The output passed [`FLUSH_AT`]: write it, then call `answer` again
-    /// before reading (complete requests may still be buffered).
+/// When shutdown has started, how long to wait for bytes that are already
+/// on their way, before treating the connection as idle.
+const DRAIN_WAIT: Duration = Duration::from_millis(1);
+
+/// What the driver does next.
+#[derive(Debug)]
+pub enum Step {
+    /// A request to answer: run [`Exchange::reply`], spend its wait as the
+    /// driver can, and hand the response back with [`Exchange::answered`].
+    Answer(Request),
+    /// The output passed [`FLUSH_AT`]: write it, then step again (complete
+    /// requests may still be buffered).
     Flush,
-    /// Write the output, then close. `linger` says the client may still be
-    /// sending (a refused request, or pipelined requests left unanswered):
-    /// half-close and discard input for a moment so that the last answer is
-    /// not destroyed by a reset.
-    Close {
-        /// Whether to linger before closing.
-        linger: bool,
-    },
+    /// Every complete request is answered: write the output, then wait for
+    /// bytes as [`Exchange::wait`] says.
+    NeedMore,
+    /// Write the output, then close as the ending says.
+    Close(Ending),
 }
 
-/// One connection's received bytes, decoder and pending output.
+/// How a connection ends, which decides how it closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Clean end at a message boundary: close at once.
+    Clean,
+    /// Ended while the client may still be sending (a refused request, or
+    /// pipelined requests left unanswered): half-close and linger first, so
+    /// that the last answer is not destroyed by a reset.
+    Linger,
+    /// The socket failed: just drop it (decided by the driver).
+    Broken,
+}
+
+/// The wait that applies now, while the exchange needs more bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// How long to wait for bytes.
+    pub within: Duration,
+    /// What to do if none come in time; report it with [`Exchange::expired`].
+    pub then: Expiry,
+    /// Shutdown has started (a short drain wait): a driver that can be
+    /// interrupted by shutdown need not be.
+    pub draining: bool,
+}
+
+/// What an expired [`Wait`] means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The connection was idle (or draining): close it cleanly.
+    Close,
+    /// A request was half received: refuse it 408, then close.
+    Refuse,
+}
+
+/// One connection's received bytes, decoder, pending output and clocks.
 #[derive(Debug)]
 pub struct Exchange {
     service: Service,
+    timeouts: Timeouts,
     input: ReadBuffer,
     decoder: RequestDecoder,
     output: Vec<u8>,
     answered: u64,
+    /// When the first byte of the request now being received arrived.
+    request_started: Option<Instant>,
+    /// Set once the connection must close; [`step`](Self::step) says so.
+    ending: Option<Ending>,
 }
 
 impl Exchange {
-    pub(crate) fn new(service: Service, limits: Limits) -> Self {
+    pub(crate) fn new(service: Service, limits: Limits, timeouts: Timeouts) -> Self {
         Self {
             service,
+            timeouts,
             input: ReadBuffer::new(limits.max_header_bytes + INPUT_SLACK),
-            output: Vec::with_capacity(1024),
+            output: Vec::new(),
             decoder: RequestDecoder::new(limits),
             answered: 0,
+            request_started: None,
+            ending: None,
         }
     }
 
@@ -81,7 +141,107 @@ impl Exchange {
             stats: Arc::new(ServerStats::default()),
             shutdown: Arc::new(Shutdown::default()),
         };
-        Self::new(service, limits)
+        Self::new(service, limits, Timeouts::default())
+    }
+
+    /// Decodes until there is something for the driver to do.
+    pub fn step(&mut self) -> Step {
+        loop {
+            if let Some(ending) = self.ending {
+                return Step::Close(ending);
+            }
+            if self.output.len() >= FLUSH_AT {
+                return Step::Flush;
+            }
+            match self.decoder.decode(self.input.data()) {
+                Ok((used, Decoded::Request(request))) => {
+                    self.input.consume(used);
+                    // The next request's clock starts when its bytes are awaited.
+                    self.request_started = None;
+                    self.service.stats.request();
+                    self.service.stats.request_started();
+                    return Step::Answer(request);
+                }
+                Ok((used, Decoded::Continue)) => {
+                    self.input.consume(used);
+                    self.output.extend_from_slice(CONTINUE);
+                }
+                Ok((used, Decoded::NeedMore)) => {
+                    self.input.consume(used);
+                    return Step::NeedMore;
+                }
+                Err(error) => self.refuse(error),
+            }
+        }
+    }
+
+    /// Runs the handler for `request` (from [`Step::Answer`]), leaving any
+    /// wait it asks for to the driver; `None` if it panicked (counted).
+    pub fn reply(&self, request: &Request) -> Option<Reply> {
+        self.service.reply(request)
+    }
+
+    /// Takes the response to `request` (`None`: the handler panicked,
+    /// answered 500), encodes it and decides keep-alive: the connection
+    /// closes after it when the client asked, the handler panicked or the
+    /// server is shutting down.
+    pub fn answered(&mut self, request: &Request, response: Option<Response>) {
+        let keep_open = self.service.encode(request, response, &mut self.output);
+        self.service.stats.request_answered();
+        self.answered += 1;
+        if !keep_open {
+            let pipelined = !self.is_between_requests();
+            self.ending = Some(if pipelined { Ending::Linger } else { Ending::Clean });
+        }
+    }
+
+    /// Steps without sockets and without waiting: answers every request at
+    /// once, skipping the wait the handler asks for. Returns the first other
+    /// step. For the fuzz target and tests, which have no time to spend.
+    pub fn answer_now(&mut self) -> Step {
+        loop {
+            match self.step() {
+                Step::Answer(request) => {
+                    let response = self.reply(&request).map(|reply| match reply {
+                        Reply::Now(response) | Reply::After { response, .. } => response,
+                    });
+                    self.answered(&request, response);
+                }
+                step => return step,
+            }
+        }
+    }
+
+    /// The wait that applies now (after [`Step::NeedMore`]): the idle timeout
+    /// between requests, the header deadline counted from the request's
+    /// first byte, or the drain wait once shutdown has started. `None` when
+    /// the header deadline has already passed: the request is refused 408
+    /// and [`step`](Self::step) says to close.
+    pub fn wait(&mut self, now: Instant) -> Option<Wait> {
+        let idle = self.is_between_requests();
+        let draining = self.service.shutdown.is_started();
+        let (within, then) = match (idle, draining) {
+            (true, false) => (self.timeouts.idle, Expiry::Close),
+            (_, true) => (DRAIN_WAIT, Expiry::Close),
+            (false, false) => {
+                let started = *self.request_started.get_or_insert(now);
+                let deadline = started + self.timeouts.header;
+                (deadline.saturating_duration_since(now), Expiry::Refuse)
+            }
+        };
+        if within.is_zero() {
+            self.expired(then);
+            return None;
+        }
+        Some(Wait { within, then, draining })
+    }
+
+    /// The wait ran out without bytes.
+    pub fn expired(&mut self, then: Expiry) {
+        match then {
+            Expiry::Close => self.ending = Some(Ending::Clean),
+            Expiry::Refuse => self.refuse(HttpError::Timeout),
+        }
     }
 
     /// Copies as much of `bytes` as the input buffer has room for, as a read
@@ -91,50 +251,29 @@ impl Exchange {
         self.input.read_from(&mut source).unwrap_or(0)
     }
 
-    /// Reads once from `source` into the input buffer. `Ok(0)` is end of
-    /// stream, or a full buffer ([`is_full`](Self::is_full) tells which).
+    /// Reads once from `source` into the input buffer; report the count
+    /// with [`received`](Self::received).
     pub(crate) fn read_from(&mut self, source: &mut impl Read) -> io::Result<usize> {
         self.input.read_from(source)
     }
 
-    /// Decodes and answers complete requests until more bytes are needed,
-    /// the output needs a flush or the connection must close.
-    pub fn answer(&mut self) -> Turn {
-        while self.output.len() < FLUSH_AT {
-            match self.decoder.decode(self.input.data()) {
-                Ok((used, Decoded::Request(request))) => {
-                    self.input.consume(used);
-                    let stats = &self.service.stats;
-                    stats.request();
-                    stats.request_started();
-                    let keep_open = self.service.answer(&request, &mut self.output);
-                    stats.request_answered();
-                    self.answered += 1;
-                    if !keep_open {
-                        return Turn::Close {
-                            linger: !self.is_between_requests(),
-                        };
-                    }
-                }
-                Ok((used, Decoded::Continue)) => {
-                    self.input.consume(used);
-                    self.output.extend_from_slice(CONTINUE);
-                }
-                Ok((used, Decoded::NeedMore)) => {
-                    self.input.consume(used);
-                    return Turn::NeedMore;
-                }
-                Err(error) => return self.refuse(error),
-            }
+    /// Takes note of a read of `count` bytes at `now`: 0 is the end of the
+    /// stream, or a full buffer (a head too large, refused 431).
+    pub(crate) fn received(&mut self, count: usize, now: Instant) {
+        if count > 0 {
+            self.request_started.get_or_insert(now);
+        } else if self.input.is_full() {
+            self.refuse(HttpError::HeadersTooLarge);
+        } else {
+            self.ending = Some(Ending::Clean);
         }
-        Turn::Flush
     }
 
-    /// Answers `error` (a timeout, a head too large for the buffer) and says
-    /// to close.
-    pub fn refuse(&mut self, error: HttpError) -> Turn {
+    /// Answers `error` (a timeout, a head too large for the buffer); the
+    /// connection then closes, lingering.
+    pub fn refuse(&mut self, error: HttpError) {
         self.service.refuse(error, &mut self.output);
-        Turn::Close { linger: true }
+        self.ending = Some(Ending::Linger);
     }
 
     /// Whether nothing is buffered or half decoded: the connection is idle.
@@ -155,6 +294,13 @@ impl Exchange {
     /// The most bytes the input buffer holds.
     pub fn input_capacity(&self) -> usize {
         self.input.capacity()
+    }
+
+    /// Releases the input buffer's memory while it holds nothing (a
+    /// connection waiting for its next request).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn release_input_if_empty(&mut self) {
+        self.input.release_if_empty();
     }
 
     /// How many requests this exchange has answered.
@@ -207,7 +353,7 @@ mod tests {
         }
         assert_eq!(received, stream.len(), "the requests fill the input buffer");
         let mut turns = 0;
-        while exchange.answer() == Turn::Flush {
+        while matches!(exchange.answer_now(), Step::Flush) {
             assert!(exchange.output().len() <= FLUSH_AT + MAX_BYTES + 4096);
             exchange.clear_output();
             turns += 1;
@@ -220,10 +366,93 @@ mod tests {
     fn a_closing_request_with_more_behind_it_lingers() {
         let mut exchange = exchange();
         exchange.receive(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
-        assert_eq!(exchange.answer(), Turn::Close { linger: true });
+        assert!(matches!(exchange.answer_now(), Step::Close(Ending::Linger)));
         let mut exchange = self::exchange();
         exchange.receive(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        assert_eq!(exchange.answer(), Turn::Close { linger: false });
+        assert!(matches!(exchange.answer_now(), Step::Close(Ending::Clean)));
         assert!(exchange.output().starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn a_request_is_handed_out_and_its_answer_taken_back() {
+        let mut exchange = exchange();
+        exchange.receive(b"GET /sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let Step::Answer(request) = exchange.step() else {
+            panic!("a complete request is handed to the driver");
+        };
+        assert_eq!(exchange.stats().requests_in_flight, 1, "handed out, not answered");
+        let Some(Reply::After { wait, response }) = exchange.reply(&request) else {
+            panic!("/sleep leaves its wait to the driver");
+        };
+        assert_eq!(wait, Duration::from_secs(10));
+        exchange.answered(&request, Some(response));
+        assert_eq!(exchange.stats().requests_in_flight, 0);
+        assert!(exchange.output().starts_with(b"HTTP/1.1 200"));
+        assert!(matches!(exchange.step(), Step::NeedMore), "kept alive");
+    }
+
+    #[test]
+    fn the_wait_is_idle_between_requests_and_the_header_deadline_inside_one() {
+        let timeouts = Timeouts::default();
+        let mut exchange = exchange();
+        let start = Instant::now();
+        let idle = exchange.wait(start).expect("idle");
+        assert_eq!(
+            (idle.within, idle.then, idle.draining),
+            (timeouts.idle, Expiry::Close, false)
+        );
+        exchange.receive(b"GET / HT");
+        exchange.received(8, start);
+        assert!(matches!(exchange.step(), Step::NeedMore));
+        let later = start + timeouts.header / 2;
+        let header = exchange.wait(later).expect("within the deadline");
+        assert_eq!((header.within, header.then), (timeouts.header / 2, Expiry::Refuse));
+        assert_eq!(exchange.wait(start + timeouts.header), None, "the deadline passed");
+        assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
+        assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
+    }
+
+    #[test]
+    fn once_shutdown_has_started_every_wait_is_the_drain_wait() {
+        for partial in [&b""[..], b"GET / HT"] {
+            let mut exchange = exchange();
+            exchange.receive(partial);
+            exchange.service.shutdown.start();
+            let wait = exchange.wait(Instant::now()).expect("a drain wait");
+            assert_eq!(
+                (wait.within, wait.then, wait.draining),
+                (DRAIN_WAIT, Expiry::Close, true)
+            );
+            exchange.expired(wait.then);
+            assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
+        }
+    }
+
+    #[test]
+    fn an_idle_wait_that_expires_closes_and_a_header_wait_refuses() {
+        let mut exchange = exchange();
+        exchange.expired(Expiry::Close);
+        assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
+        assert!(exchange.output().is_empty());
+        let mut exchange = self::exchange();
+        exchange.expired(Expiry::Refuse);
+        assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
+        assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
+    }
+
+    #[test]
+    fn end_of_stream_closes_and_a_full_buffer_is_refused() {
+        let mut exchange = exchange();
+        exchange.received(0, Instant::now());
+        assert!(matches!(exchange.step(), Step::Close(Ending::Clean)));
+        let mut exchange = self::exchange();
+        let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 1 << 20]].concat();
+        let mut taken = 0;
+        while !exchange.is_full() {
+            taken += exchange.receive(&head[taken..]);
+        }
+        exchange.received(0, Instant::now());
+        assert!(matches!(exchange.answer_now(), Step::Close(Ending::Linger)));
+        assert!(exchange.output().starts_with(b"HTTP/1.1 431"));
     }
 }

@@ -28,6 +28,7 @@ mod connection_scope;
 mod custom;
 mod engine;
 pub mod exchange;
+mod linger;
 mod listener;
 mod read_buffer;
 mod request_scope;
@@ -64,7 +65,7 @@ use stats::{DispatchSource, ServerMetrics};
 
 /// The parts of a server every front end and every job shares.
 #[derive(Debug, Clone)]
-pub(crate) struct Core {
+pub(crate) struct Shared {
     pub(crate) service: Service,
     pub(crate) dispatcher: Arc<dyn Dispatcher>,
     pub(crate) shutdown: Arc<Shutdown>,
@@ -90,27 +91,6 @@ impl Front {
             Front::Tokio(front) => front.stop(),
         }
     }
-}
-
-/// How long a closing connection keeps reading (and discarding) what the
-/// client still sends, so that closing does not reset the connection and
-/// destroy the last response before the client has read it (the "lingering
-/// close" of Apache and nginx). Both scopes use it after refusing a request
-/// or when unanswered pipelined bytes remain.
-pub(crate) const LINGER: Duration = Duration::from_millis(500);
-/// The most bytes discarded while lingering.
-pub(crate) const LINGER_BYTES: usize = 256 * 1024;
-
-/// Why a blocking or tokio connection ended, which decides how it closes
-/// (request scope decides the same per connection in its event loop).
-#[derive(Debug, PartialEq, Eq)]
-enum Ending {
-    /// Clean end at a message boundary: close at once.
-    Clean,
-    /// Ended with bytes the client may still be sending: linger first.
-    Linger,
-    /// The socket failed: just drop it.
-    Broken,
 }
 
 /// A running server. Dropping it shuts it down gracefully.
@@ -185,7 +165,7 @@ impl Server {
     ) -> Result<Self, ServeError> {
         let dispatch = DispatchSource::Dispatcher(Arc::downgrade(&dispatcher));
         let service = Self::service(&config, name, dispatch.clone());
-        let core = Core {
+        let shared = Shared {
             service: service.clone(),
             dispatcher: Arc::clone(&dispatcher),
             shutdown: Arc::clone(&service.shutdown),
@@ -195,13 +175,13 @@ impl Server {
         let several_loops = config.scope == Scope::Request && config.io_threads > 1;
         let (listener, local_addr) = Self::bind(&config, several_loops)?;
         let front = match config.scope {
-            Scope::Connection => Front::Connection(ConnectionFront::start(listener, config.accept_threads, core)?),
+            Scope::Connection => Front::Connection(ConnectionFront::start(listener, config.accept_threads, shared)?),
             Scope::Request => Front::Request(RequestFront::start(
                 listener,
                 config.io_threads,
                 config.backlog,
                 config.max_in_flight,
-                core,
+                shared,
             )?),
         };
         Ok(Self {

@@ -27,17 +27,17 @@ use crate::dispatch::Rejected;
 
 use super::accept::{AcceptBackoff, AcceptFailure};
 use super::listener::configure_accepted;
-use super::{Core, ServeError};
+use super::{ServeError, Shared};
 use registry::Registry;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 
-/// What every connection job needs: the server's shared parts and the
+/// What every connection job shares: the server's shared parts and the
 /// registry of open connections.
 #[derive(Debug)]
-pub(super) struct Context {
-    core: Core,
+pub(super) struct ConnectionJobs {
+    shared: Shared,
     registry: Registry,
 }
 
@@ -45,7 +45,7 @@ pub(super) struct Context {
 #[derive(Debug)]
 pub(super) struct ConnectionFront {
     acceptors: Vec<JoinHandle<()>>,
-    ctx: Arc<Context>,
+    jobs: Arc<ConnectionJobs>,
 }
 
 impl ConnectionFront {
@@ -53,19 +53,19 @@ impl ConnectionFront {
     pub(super) fn start(
         listener: std::net::TcpListener,
         accept_threads: usize,
-        core: Core,
+        shared: Shared,
     ) -> Result<Self, ServeError> {
-        let ctx = Arc::new(Context {
-            core,
+        let jobs = Arc::new(ConnectionJobs {
+            shared,
             registry: Registry::default(),
         });
         let mut front = Self {
             acceptors: Vec::new(),
-            ctx,
+            jobs,
         };
         for index in 0..accept_threads.max(1) {
             let listener = listener.try_clone().map_err(ServeError::Setup)?;
-            let acceptor = Acceptor::new(TcpListener::from_std(listener), Arc::clone(&front.ctx))?;
+            let acceptor = Acceptor::new(TcpListener::from_std(listener), Arc::clone(&front.jobs))?;
             let handle = thread::Builder::new()
                 .name(format!("dispatchlab-acceptor-{index}"))
                 .spawn(move || acceptor.run())
@@ -82,7 +82,7 @@ impl ConnectionFront {
         for acceptor in self.acceptors {
             let _ = acceptor.join();
         }
-        self.ctx.registry.shut_down_reads();
+        self.jobs.registry.shut_down_reads();
     }
 }
 
@@ -90,18 +90,18 @@ impl ConnectionFront {
 struct Acceptor {
     listener: TcpListener,
     poll: Poll,
-    ctx: Arc<Context>,
+    jobs: Arc<ConnectionJobs>,
 }
 
 impl Acceptor {
-    fn new(mut listener: TcpListener, ctx: Arc<Context>) -> Result<Self, ServeError> {
+    fn new(mut listener: TcpListener, jobs: Arc<ConnectionJobs>) -> Result<Self, ServeError> {
         let poll = Poll::new().map_err(ServeError::Setup)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(ServeError::Setup)?;
         let waker = Waker::new(poll.registry(), WAKER).map_err(ServeError::Setup)?;
-        ctx.core.shutdown.wake_on_start(Arc::new(waker));
-        Ok(Self { listener, poll, ctx })
+        jobs.shared.shutdown.wake_on_start(Arc::new(waker));
+        Ok(Self { listener, poll, jobs })
     }
 
     fn run(mut self) {
@@ -116,7 +116,7 @@ impl Acceptor {
                 eprintln!("dispatchlab: acceptor poll failed: {err}; acceptor stopping");
                 return;
             }
-            if self.ctx.core.shutdown.is_started() {
+            if self.jobs.shared.shutdown.is_started() {
                 return;
             }
             if paused_until.is_some_and(|until| Instant::now() < until) {
@@ -137,7 +137,7 @@ impl Acceptor {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(err) => {
-                    self.ctx.core.service.stats.accept_failed();
+                    self.jobs.shared.service.stats.accept_failed();
                     if let AcceptFailure::BackOff(pause) = backoff.failed(&err) {
                         return Some(pause);
                     }
@@ -158,17 +158,17 @@ impl Acceptor {
         {
             return;
         }
-        self.ctx.core.service.stats.connection_opened();
+        self.jobs.shared.service.stats.connection_opened();
         // The stream travels through a slot so that a refused job can be
         // answered: the closure that would have served it comes back opaque.
         let slot = Arc::new(Mutex::new(Some(stream)));
-        let (job_slot, ctx) = (Arc::clone(&slot), Arc::clone(&self.ctx));
+        let (job_slot, jobs) = (Arc::clone(&slot), Arc::clone(&self.jobs));
         let job = Box::new(move || {
             if let Some(stream) = job_slot.lock().take() {
-                connection::serve(stream, &ctx);
+                connection::serve(stream, &jobs);
             }
         });
-        if let Err(rejected) = self.ctx.core.dispatcher.dispatch(job)
+        if let Err(rejected) = self.jobs.shared.dispatcher.dispatch(job)
             && let Some(stream) = slot.lock().take()
         {
             self.refuse(stream, &rejected);
@@ -178,7 +178,7 @@ impl Acceptor {
     /// Answers 503 without blocking the acceptor, then closes.
     fn refuse(&self, mut stream: TcpStream, rejected: &Rejected) {
         let mut response = Vec::new();
-        self.ctx.core.service.unavailable(rejected, &mut response);
+        self.jobs.shared.service.unavailable(rejected, &mut response);
         if stream.set_nonblocking(true).is_ok() {
             // The request (if any) is discarded first: closing with unread
             // bytes would reset the connection and lose the 503.
@@ -191,6 +191,6 @@ impl Acceptor {
             let _ = stream.write_all(&response);
             let _ = stream.shutdown(std::net::Shutdown::Write);
         }
-        self.ctx.core.service.stats.connection_closed();
+        self.jobs.shared.service.stats.connection_closed();
     }
 }

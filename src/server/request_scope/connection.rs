@@ -13,6 +13,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::http::RequestDecoder;
+use crate::server::linger::Lingering;
 
 /// Past this much unwritten output, the connection decodes no new requests
 /// until the client reads (back-pressure on clients that do not read).
@@ -34,7 +35,7 @@ pub(super) struct Ready {
 }
 
 #[derive(Debug)]
-pub(super) struct Connection {
+pub(super) struct LoopConnection {
     /// Unique within the loop; completions carry it.
     pub(super) id: u64,
     pub(super) socket: TcpStream,
@@ -69,11 +70,12 @@ pub(super) struct Connection {
     pub(super) last_active: Instant,
     /// Since when a write has been waiting for the socket to drain.
     pub(super) write_blocked_since: Option<Instant>,
-    /// Half-closed, discarding input until the client closes or this passes.
-    pub(super) lingering_until: Option<Instant>,
+    /// Half-closed, discarding input until the client closes, the linger
+    /// time passes or the connection's byte budget is spent.
+    pub(super) lingering: Option<Lingering>,
 }
 
-impl Connection {
+impl LoopConnection {
     pub(super) fn new(id: u64, socket: TcpStream, decoder: RequestDecoder, now: Instant) -> Self {
         Self {
             id,
@@ -93,7 +95,7 @@ impl Connection {
             request_started: None,
             last_active: now,
             write_blocked_since: None,
-            lingering_until: None,
+            lingering: None,
         }
     }
 
@@ -210,11 +212,11 @@ mod tests {
         }
     }
 
-    fn connection() -> Connection {
+    fn connection() -> LoopConnection {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         client.set_nonblocking(true).expect("nonblocking");
-        Connection::new(
+        LoopConnection::new(
             1,
             TcpStream::from_std(client),
             RequestDecoder::new(Default::default()),
@@ -222,7 +224,7 @@ mod tests {
         )
     }
 
-    fn dispatch(connection: &mut Connection) -> u64 {
+    fn dispatch(connection: &mut LoopConnection) -> u64 {
         let sequence = connection.next_sequence();
         connection.pending.push_back(None);
         sequence

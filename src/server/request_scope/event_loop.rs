@@ -30,12 +30,13 @@ use slab::Slab;
 
 use crate::dispatch::Dispatcher;
 use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
+use crate::server::Shared;
 use crate::server::accept::{AcceptBackoff, AcceptFailure};
+use crate::server::linger::Lingering;
 use crate::server::service::Service;
-use crate::server::{Core, LINGER, LINGER_BYTES};
 
 use super::completions::{Completion, Completions};
-use super::connection::{Connection, OUTPUT_HARD_LIMIT, Ready};
+use super::connection::{LoopConnection, OUTPUT_HARD_LIMIT, Ready};
 
 pub(super) const LISTENER: Token = Token(0);
 pub(super) const WAKER: Token = Token(1);
@@ -48,12 +49,12 @@ const MAX_SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What a job needs to answer a request and hand the answer back.
 #[derive(Debug)]
-struct JobContext {
+struct RequestJob {
     service: Service,
     completions: Arc<Completions>,
 }
 
-impl JobContext {
+impl RequestJob {
     /// The job body: run the handler, encode, hand back.
     fn answer(&self, key: usize, connection_id: u64, sequence: u64, request: Request) {
         let mut bytes = Vec::with_capacity(256);
@@ -73,7 +74,7 @@ impl JobContext {
 #[derive(Debug)]
 struct Dispatching {
     dispatcher: Arc<dyn Dispatcher>,
-    job: Arc<JobContext>,
+    job: Arc<RequestJob>,
     in_flight: usize,
     max_in_flight: usize,
     /// Connections that stopped decoding because `in_flight` hit the bound.
@@ -96,12 +97,12 @@ enum Stop {
 pub(super) struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
-    connections: Slab<Connection>,
+    connections: Slab<LoopConnection>,
     dispatching: Dispatching,
     completions: Arc<Completions>,
     finished: Vec<Completion>,
     touched: Vec<usize>,
-    core: Core,
+    shared: Shared,
     next_connection_id: u64,
     backoff: AcceptBackoff,
     accept_paused_until: Option<Instant>,
@@ -115,20 +116,20 @@ impl EventLoop {
         poll: Poll,
         listener: TcpListener,
         completions: Arc<Completions>,
-        core: Core,
+        shared: Shared,
         max_in_flight: usize,
     ) -> Self {
-        let job = Arc::new(JobContext {
-            service: core.service.clone(),
+        let job = Arc::new(RequestJob {
+            service: shared.service.clone(),
             completions: Arc::clone(&completions),
         });
-        let sweep_interval = (core.timeouts.header / 4).clamp(Duration::from_millis(10), MAX_SWEEP_INTERVAL);
+        let sweep_interval = (shared.timeouts.header / 4).clamp(Duration::from_millis(10), MAX_SWEEP_INTERVAL);
         Self {
             poll,
             listener: Some(listener),
             connections: Slab::new(),
             dispatching: Dispatching {
-                dispatcher: Arc::clone(&core.dispatcher),
+                dispatcher: Arc::clone(&shared.dispatcher),
                 job,
                 in_flight: 0,
                 max_in_flight: max_in_flight.max(1),
@@ -138,7 +139,7 @@ impl EventLoop {
             completions,
             finished: Vec::new(),
             touched: Vec::new(),
-            core,
+            shared,
             next_connection_id: 0,
             backoff: AcceptBackoff::new(),
             accept_paused_until: None,
@@ -183,7 +184,7 @@ impl EventLoop {
             if now >= self.next_sweep {
                 self.sweep(now);
             }
-            if self.core.shutdown.is_started() && !self.draining {
+            if self.shared.shutdown.is_started() && !self.draining {
                 self.start_draining(now);
             }
             if self.draining && self.connections.is_empty() {
@@ -221,7 +222,7 @@ impl EventLoop {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) => {
-                    self.core.service.stats.accept_failed();
+                    self.shared.service.stats.accept_failed();
                     if let AcceptFailure::BackOff(pause) = self.backoff.failed(&err) {
                         self.accept_paused_until = Some(now + pause);
                         break;
@@ -247,9 +248,9 @@ impl EventLoop {
             return;
         }
         self.next_connection_id += 1;
-        let decoder = RequestDecoder::new(self.core.limits);
-        entry.insert(Connection::new(self.next_connection_id, socket, decoder, now));
-        self.core.service.stats.connection_opened();
+        let decoder = RequestDecoder::new(self.shared.limits);
+        entry.insert(LoopConnection::new(self.next_connection_id, socket, decoder, now));
+        self.shared.service.stats.connection_opened();
     }
 
     fn advance_touched(&mut self, now: Instant) {
@@ -267,13 +268,13 @@ impl EventLoop {
         let Some(connection) = self.connections.get_mut(key) else {
             return;
         };
-        if connection.lingering_until.is_some() {
-            if discard_input(connection, &mut self.dispatching.read_buffer) {
+        if let Some(lingering) = &mut connection.lingering {
+            if discard_input(&mut connection.socket, lingering, &mut self.dispatching.read_buffer) {
                 self.close(key);
             }
             return;
         }
-        let healthy = pump(connection, key, &mut self.dispatching, &self.core.service, now).is_ok()
+        let healthy = pump(connection, key, &mut self.dispatching, &self.shared.service, now).is_ok()
             && connection.flush(now).is_ok()
             && connection.unwritten() <= OUTPUT_HARD_LIMIT;
         if !healthy {
@@ -289,7 +290,7 @@ impl EventLoop {
         let mut finished = std::mem::take(&mut self.finished);
         for completion in finished.drain(..) {
             self.dispatching.in_flight -= 1;
-            self.core.service.stats.request_answered();
+            self.shared.service.stats.request_answered();
             let Some(connection) = self.connections.get_mut(completion.key) else {
                 continue;
             };
@@ -328,7 +329,7 @@ impl EventLoop {
         let may_send_more = !connection.peer_closed
             && (connection.refused || !connection.leftover.is_empty() || has_unread_input(connection));
         if may_send_more && connection.socket.shutdown(std::net::Shutdown::Write).is_ok() {
-            connection.lingering_until = Some(now + LINGER);
+            connection.lingering = Some(Lingering::start(now));
             connection.leftover = Vec::new();
         } else {
             self.close(key);
@@ -337,19 +338,21 @@ impl EventLoop {
 
     fn close(&mut self, key: usize) {
         if self.connections.try_remove(key).is_some() {
-            self.core.service.stats.connection_closed();
+            self.shared.service.stats.connection_closed();
         }
     }
 
     /// Enforces the header, idle, write and linger timeouts.
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = now + self.sweep_interval;
-        let timeouts = self.core.timeouts;
+        let timeouts = self.shared.timeouts;
         let mut expired = Vec::new();
         let mut too_slow = Vec::new();
         for (key, connection) in &self.connections {
             let past = |since: Instant, limit: Duration| now.saturating_duration_since(since) >= limit;
-            if connection.lingering_until.is_some_and(|until| now >= until)
+            if connection
+                .lingering
+                .is_some_and(|lingering| lingering.left(now).is_none())
                 || connection
                     .write_blocked_since
                     .is_some_and(|since| past(since, timeouts.write))
@@ -369,7 +372,7 @@ impl EventLoop {
         }
         for key in too_slow {
             if let Some(connection) = self.connections.get_mut(key) {
-                refuse(connection, HttpError::Timeout, &self.core.service);
+                refuse(connection, HttpError::Timeout, &self.shared.service);
                 self.advance(key, now);
             }
         }
@@ -386,7 +389,7 @@ impl EventLoop {
         for key in keys {
             if let Some(connection) = self.connections.get_mut(key) {
                 connection.closing = true;
-                if connection.is_done() && connection.lingering_until.is_none() {
+                if connection.is_done() && connection.lingering.is_none() {
                     self.close(key);
                 }
             }
@@ -405,7 +408,7 @@ impl EventLoop {
 /// Decodes what the connection holds and reads more while it may, dispatching
 /// a job per complete request.
 fn pump(
-    connection: &mut Connection,
+    connection: &mut LoopConnection,
     key: usize,
     dispatching: &mut Dispatching,
     service: &Service,
@@ -423,7 +426,12 @@ fn pump(
     Ok(())
 }
 
-fn decode_leftover(connection: &mut Connection, key: usize, dispatching: &mut Dispatching, service: &Service) -> Stop {
+fn decode_leftover(
+    connection: &mut LoopConnection,
+    key: usize,
+    dispatching: &mut Dispatching,
+    service: &Service,
+) -> Stop {
     let leftover = std::mem::take(&mut connection.leftover);
     let (used, stop) = decode(connection, &leftover, key, dispatching, service);
     connection.leftover = leftover;
@@ -434,7 +442,7 @@ fn decode_leftover(connection: &mut Connection, key: usize, dispatching: &mut Di
 /// One read into the loop's buffer (after the connection's partial request),
 /// then decoding; what is left over is kept by the connection.
 fn read_and_decode(
-    connection: &mut Connection,
+    connection: &mut LoopConnection,
     key: usize,
     dispatching: &mut Dispatching,
     service: &Service,
@@ -486,7 +494,7 @@ fn read_and_decode(
 /// Decodes requests from `input` while the limits allow; returns the bytes
 /// consumed and why it stopped.
 fn decode(
-    connection: &mut Connection,
+    connection: &mut LoopConnection,
     input: &[u8],
     key: usize,
     dispatching: &mut Dispatching,
@@ -528,7 +536,7 @@ fn decode(
 }
 
 /// Queues the answer to a refused request (after the answers before it).
-fn refuse(connection: &mut Connection, error: HttpError, service: &Service) {
+fn refuse(connection: &mut LoopConnection, error: HttpError, service: &Service) {
     let mut bytes = Vec::new();
     service.refuse(error, &mut bytes);
     let sequence = connection.next_sequence();
@@ -545,7 +553,7 @@ fn refuse(connection: &mut Connection, error: HttpError, service: &Service) {
 }
 
 impl Dispatching {
-    fn dispatch(&mut self, connection: &mut Connection, key: usize, request: Request) {
+    fn dispatch(&mut self, connection: &mut LoopConnection, key: usize, request: Request) {
         let sequence = connection.next_sequence();
         connection.pending.push_back(None);
         self.in_flight += 1;
@@ -575,24 +583,19 @@ impl Dispatching {
 }
 
 /// Whether bytes are waiting to be read (one non-blocking peek).
-fn has_unread_input(connection: &Connection) -> bool {
+fn has_unread_input(connection: &LoopConnection) -> bool {
     let mut byte = [0u8; 1];
     matches!(connection.socket.peek(&mut byte), Ok(count) if count > 0)
 }
 
-/// Reads and drops input while lingering; true when the connection can go
-/// (client closed, error, or enough discarded).
-fn discard_input(connection: &mut Connection, buffer: &mut [u8]) -> bool {
-    let mut discarded = 0;
+/// Reads and drops input while lingering, counting it against the
+/// connection's budget; true when the connection can go (client closed,
+/// error, or the budget spent).
+fn discard_input(socket: &mut mio::net::TcpStream, lingering: &mut Lingering, buffer: &mut [u8]) -> bool {
     loop {
-        match connection.socket.read(buffer) {
-            Ok(0) => return true,
-            Ok(count) => {
-                discarded += count;
-                if discarded >= LINGER_BYTES {
-                    return true;
-                }
-            }
+        match socket.read(buffer) {
+            Ok(count) if lingering.discarded(count) => {}
+            Ok(_) => return true,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return true,

@@ -17,6 +17,31 @@
 //! flood meets back-pressure (TCP windows fill) instead of growing memory.
 //! Per connection, at most 64 requests are in flight and unread output is
 //! capped (see [`connection`]).
+//!
+//! ## Why it does not step an `Exchange`
+//!
+//! Connection scope and the tokio server step one
+//! [`Exchange`](super::exchange::Exchange) per connection: one request out,
+//! its answer in, then the next. Request scope cannot, for three reasons:
+//!
+//! * **Answers come back out of order, from other threads.** Several
+//!   requests of one connection are in flight at once on different workers;
+//!   `pending` restores request order and decides keep-alive from the answer
+//!   that reaches the front of it, long after the decoder moved on. The
+//!   exchange decides keep-alive as each answer comes in, in order, on the
+//!   connection's own thread.
+//! * **Input is read into the loop's one buffer**, shared by every
+//!   connection and decoded in place; a connection keeps only a partial
+//!   request. An exchange owns an input buffer per connection (up to a head's
+//!   size), which at 10,000 connections is the memory this scope avoids.
+//! * **Timeouts are a periodic sweep**, not a wait: nothing here blocks on
+//!   one connection, so the loop checks every connection's clocks (idle,
+//!   header, write, linger) every sweep interval rather than asking each what
+//!   it waits for.
+//!
+//! What it shares with the other two: the request → response path and the
+//! counters (`Service`), the codec's decoder, and the lingering close with
+//! its per-connection byte budget (`linger::Lingering`).
 
 mod completions;
 mod connection;
@@ -29,7 +54,7 @@ use std::thread::{self, JoinHandle};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
 
-use super::{Core, ServeError, listener};
+use super::{ServeError, Shared, listener};
 use completions::Completions;
 use event_loop::{EventLoop, LISTENER, WAKER};
 
@@ -47,7 +72,7 @@ impl RequestFront {
         io_threads: usize,
         backlog: u32,
         max_in_flight: usize,
-        core: Core,
+        shared: Shared,
     ) -> Result<Self, ServeError> {
         let addr: SocketAddr = first_listener.local_addr().map_err(ServeError::Setup)?;
         let mut front = Self { loops: Vec::new() };
@@ -57,7 +82,7 @@ impl RequestFront {
                 Some(first) => first,
                 None => listener::bind(addr, backlog, true).map_err(|source| ServeError::Bind { addr, source })?,
             };
-            let event_loop = build_loop(TcpListener::from_std(std_listener), core.clone(), max_in_flight)?;
+            let event_loop = build_loop(TcpListener::from_std(std_listener), shared.clone(), max_in_flight)?;
             let handle = thread::Builder::new()
                 .name(format!("dispatchlab-io-{index}"))
                 .spawn(move || event_loop.run())
@@ -75,13 +100,13 @@ impl RequestFront {
     }
 }
 
-fn build_loop(mut listener: TcpListener, core: Core, max_in_flight: usize) -> Result<EventLoop, ServeError> {
+fn build_loop(mut listener: TcpListener, shared: Shared, max_in_flight: usize) -> Result<EventLoop, ServeError> {
     let poll = Poll::new().map_err(ServeError::Setup)?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(ServeError::Setup)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServeError::Setup)?);
-    core.shutdown.wake_on_start(Arc::clone(&waker));
+    shared.shutdown.wake_on_start(Arc::clone(&waker));
     let completions = Completions::new(waker);
-    Ok(EventLoop::new(poll, listener, completions, core, max_in_flight))
+    Ok(EventLoop::new(poll, listener, completions, shared, max_in_flight))
 }

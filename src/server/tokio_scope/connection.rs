@@ -1,209 +1,117 @@
-//! One keep-alive connection as one tokio task: the connection-scope loop
-//! (decode every buffered request and answer it, flush, read more) with every
-//! wait an `.await`, so a waiting connection holds no thread.
+//! One keep-alive connection as one tokio task: the steps of the
+//! [`Exchange`] that connection scope drives with blocking I/O, driven here
+//! with every wait an `.await`, so a waiting connection holds no thread.
 //!
 //! A connection waiting for its next request holds no read buffer (it is
 //! released, and allocated again when bytes arrive) and no thread: at 10,000
-//! idle connections the cost is the task, its socket and its small output
-//! buffer.
+//! idle connections the cost is the task, its socket and its exchange.
 //!
-//! The timeouts are those of connection scope: the idle timeout between
-//! requests, the header timeout from a request's first byte to its end
-//! (then 408), the write timeout per write that makes no progress, and a
-//! short drain wait once shutdown has started. A refused request is answered
-//! and the connection closed after a lingering read, as in both scopes.
+//! The timeouts, keep-alive and the lingering close are the exchange's and
+//! `linger`'s, as in connection scope; this file adds the write timeout per
+//! write that makes no progress, and lets shutdown interrupt a wait.
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
-use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
-use crate::server::exchange::{FLUSH_AT, INPUT_SLACK};
-use crate::server::read_buffer::ReadBuffer;
-use crate::server::{Ending, LINGER, LINGER_BYTES};
+use crate::server::exchange::{Ending, Exchange, Step};
+use crate::server::linger::{LINGER_READ, Lingering};
 use crate::workload::Reply;
 
-use super::Context;
-
-/// When shutdown has started, how long to wait for bytes that are already
-/// on their way, before treating the connection as idle.
-const DRAIN_WAIT: Duration = Duration::from_millis(1);
+use super::TaskShared;
 
 /// Serves `stream` until the connection ends. `_alive` tells the front the
 /// task still runs.
 pub(super) async fn serve(
     stream: TcpStream,
-    ctx: Arc<Context>,
+    shared: Arc<TaskShared>,
     stopped: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
 ) {
-    let mut connection = Connection::new(stream, &ctx, stopped);
-    let ending = connection.run().await;
+    let mut connection = TokioConnection {
+        stream,
+        exchange: Exchange::new(shared.service.clone(), shared.limits, shared.timeouts),
+        stopped,
+        shared: &shared,
+    };
+    let ending = connection.run().await.unwrap_or(Ending::Broken);
     connection.close(ending).await;
-    ctx.service.stats.connection_closed();
+    shared.service.stats.connection_closed();
 }
 
-struct Connection<'a> {
+struct TokioConnection<'a> {
     stream: TcpStream,
-    input: ReadBuffer,
-    output: Vec<u8>,
-    decoder: RequestDecoder,
-    /// When the first byte of the request now being received arrived.
-    request_started: Option<Instant>,
+    exchange: Exchange,
     stopped: watch::Receiver<bool>,
-    ctx: &'a Context,
+    shared: &'a TaskShared,
 }
 
-impl<'a> Connection<'a> {
-    fn new(stream: TcpStream, ctx: &'a Context, stopped: watch::Receiver<bool>) -> Self {
-        Self {
-            stream,
-            input: ReadBuffer::new(ctx.limits.max_header_bytes + INPUT_SLACK),
-            output: Vec::new(),
-            decoder: RequestDecoder::new(ctx.limits),
-            request_started: None,
-            stopped,
-            ctx,
-        }
-    }
-
-    async fn run(&mut self) -> Ending {
+impl TokioConnection<'_> {
+    async fn run(&mut self) -> io::Result<Ending> {
         loop {
-            match self.answer_buffered().await {
-                Ok(None) => {}
-                Ok(Some(ending)) => return ending,
-                Err(_) => return Ending::Broken,
-            }
-            match self.read_more().await {
-                Ok(None) => {}
-                Ok(Some(ending)) => return ending,
-                Err(_) => return Ending::Broken,
-            }
-        }
-    }
-
-    /// Answers every complete request in the buffer, flushing whenever the
-    /// output passes [`FLUSH_AT`] and at the end. Returns an ending when the
-    /// connection must close.
-    async fn answer_buffered(&mut self) -> io::Result<Option<Ending>> {
-        let stats = &self.ctx.service.stats;
-        loop {
-            match self.decoder.decode(self.input.data()) {
-                Ok((used, Decoded::Request(request))) => {
-                    self.input.consume(used);
-                    self.request_started = None;
-                    stats.request();
-                    stats.request_started();
-                    let keep_open = self.answer(&request).await;
-                    stats.request_answered();
-                    if !keep_open {
-                        self.flush().await?;
-                        return Ok(Some(self.ending_after_close()));
-                    }
-                    // As connection scope does: a buffer of pipelined large
-                    // answers is written as it grows, not held whole.
-                    if self.output.len() >= FLUSH_AT {
-                        self.flush().await?;
-                    }
+            match self.exchange.step() {
+                Step::Answer(request) => {
+                    // The handler runs on this worker; its wait is the timer,
+                    // not a blocked thread.
+                    let response = match self.exchange.reply(&request) {
+                        Some(Reply::Now(response)) => Some(response),
+                        Some(Reply::After { wait, response }) => {
+                            tokio::time::sleep(wait).await;
+                            Some(response)
+                        }
+                        None => None,
+                    };
+                    self.exchange.answered(&request, response);
                 }
-                Ok((used, Decoded::Continue)) => {
-                    self.input.consume(used);
-                    self.output.extend_from_slice(CONTINUE);
-                }
-                Ok((used, Decoded::NeedMore)) => {
-                    self.input.consume(used);
+                Step::Flush => self.flush().await?,
+                Step::NeedMore => {
                     self.flush().await?;
-                    return Ok(None);
+                    self.read_more().await?;
                 }
-                Err(error) => return self.refuse(error).await.map(Some),
+                Step::Close(ending) => {
+                    self.flush().await?;
+                    return Ok(ending);
+                }
             }
         }
     }
 
-    /// Runs the handler on this worker and awaits the wait it asks for (the
-    /// timer, not a blocked thread); returns whether the connection stays open.
-    async fn answer(&mut self, request: &Request) -> bool {
-        let service = &self.ctx.service;
-        let response = match service.reply(request) {
-            Some(Reply::Now(response)) => Some(response),
-            Some(Reply::After { wait, response }) => {
-                tokio::time::sleep(wait).await;
-                Some(response)
-            }
-            None => None,
+    /// Waits for more bytes within the wait that applies now; shutdown
+    /// interrupts it (the exchange then says the drain wait applies).
+    async fn read_more(&mut self) -> io::Result<()> {
+        let Some(wait) = self.exchange.wait(Instant::now()) else {
+            return Ok(());
         };
-        service.encode(request, response, &mut self.output)
-    }
-
-    /// Waits for more bytes within the timeout that applies now; shutdown
-    /// interrupts the wait.
-    async fn read_more(&mut self) -> io::Result<Option<Ending>> {
-        let idle = self.input.is_empty() && self.decoder.at_message_start();
-        let shutting_down = self.ctx.service.shutdown.is_started();
-        let limit = match (idle, shutting_down) {
-            (true, false) => self.ctx.timeouts.idle,
-            (_, true) => DRAIN_WAIT,
-            (false, false) => self.request_deadline().saturating_duration_since(Instant::now()),
-        };
-        if limit.is_zero() {
-            return self.refuse(HttpError::Timeout).await.map(Some);
-        }
-        let read = timeout(limit, read_into(&self.stream, &mut self.input));
-        let outcome = if shutting_down {
+        let read = timeout(wait.within, read_into(&self.stream, &mut self.exchange));
+        let outcome = if wait.draining {
             read.await
         } else {
             tokio::select! {
                 outcome = read => outcome,
-                // Look again, now with the drain wait.
-                _ = self.stopped.changed() => return Ok(None),
+                _ = self.stopped.changed() => return Ok(()),
             }
         };
         match outcome {
-            Err(_elapsed) if idle || shutting_down => Ok(Some(Ending::Clean)),
-            Err(_elapsed) => self.refuse(HttpError::Timeout).await.map(Some),
-            Ok(Ok(0)) if self.input.is_full() => self.refuse(HttpError::HeadersTooLarge).await.map(Some),
-            Ok(Ok(0)) => Ok(Some(Ending::Clean)),
-            Ok(Ok(_)) => {
-                self.request_started.get_or_insert_with(Instant::now);
-                Ok(None)
-            }
-            Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Ok(Err(err)) => Err(err),
+            Err(_elapsed) => self.exchange.expired(wait.then),
+            Ok(Ok(count)) => self.exchange.received(count, Instant::now()),
+            Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(err)) => return Err(err),
         }
-    }
-
-    /// The time by which the request being received must be complete.
-    fn request_deadline(&mut self) -> Instant {
-        *self.request_started.get_or_insert_with(Instant::now) + self.ctx.timeouts.header
-    }
-
-    async fn refuse(&mut self, error: HttpError) -> io::Result<Ending> {
-        self.ctx.service.refuse(error, &mut self.output);
-        self.flush().await?;
-        Ok(Ending::Linger)
-    }
-
-    /// After a response that closes: linger only if the client already sent
-    /// more (pipelined requests we will not answer).
-    fn ending_after_close(&self) -> Ending {
-        if self.input.is_empty() && self.decoder.at_message_start() {
-            Ending::Clean
-        } else {
-            Ending::Linger
-        }
+        Ok(())
     }
 
     /// Writes the output; a write that makes no progress within the write
     /// timeout fails the connection.
     async fn flush(&mut self) -> io::Result<()> {
+        let output = self.exchange.output();
         let mut written = 0;
-        while written < self.output.len() {
-            match timeout(self.ctx.timeouts.write, self.stream.write(&self.output[written..])).await {
+        while written < output.len() {
+            match timeout(self.shared.timeouts.write, self.stream.write(&output[written..])).await {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(count)) => written += count,
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -211,45 +119,42 @@ impl<'a> Connection<'a> {
                 Err(_elapsed) => return Err(io::ErrorKind::TimedOut.into()),
             }
         }
-        self.output.clear();
+        self.exchange.clear_output();
         Ok(())
     }
 
-    /// Closes the connection: after a refusal or unanswered pipelined bytes,
-    /// send FIN first and discard what the client still sends for a moment,
-    /// so that our last response is not destroyed by a reset.
+    /// Closes the connection, after a lingering close when the ending asks.
     async fn close(mut self, ending: Ending) {
         if ending != Ending::Linger || self.stream.shutdown().await.is_err() {
             return;
         }
-        let deadline = tokio::time::Instant::now() + LINGER;
-        let mut discarded = 0;
+        let mut lingering = Lingering::start(Instant::now());
         // On the heap: an array here would make every connection's task
         // (whose size is its largest state) 4 KiB larger.
-        let mut sink = vec![0u8; 4096];
-        while discarded < LINGER_BYTES {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
-                Ok(Ok(count)) if count > 0 => discarded += count,
+        let mut sink = vec![0u8; LINGER_READ];
+        while let Some(left) = lingering.left(Instant::now()) {
+            match timeout(left, self.stream.read(&mut sink)).await {
+                Ok(Ok(count)) if lingering.discarded(count) => {}
                 _ => return,
             }
         }
     }
 }
 
-/// Reads once into `input` when the socket has bytes. `Ok(0)`: end of
-/// stream, or a full buffer (told apart by [`ReadBuffer::is_full`]), which
+/// Reads once into the exchange's input when the socket has bytes. `Ok(0)`:
+/// end of stream, or a full buffer (told apart by [`Exchange::is_full`]), which
 /// is reported at once rather than after waiting for bytes it has no room for.
 ///
 /// The read is tried first (readiness is often already there); when the
 /// socket has nothing, an empty buffer is released before the wait.
-async fn read_into(stream: &TcpStream, input: &mut ReadBuffer) -> io::Result<usize> {
+async fn read_into(stream: &TcpStream, exchange: &mut Exchange) -> io::Result<usize> {
     loop {
-        if input.is_full() {
+        if exchange.is_full() {
             return Ok(0);
         }
-        match input.read_from(&mut TryRead(stream)) {
+        match exchange.read_from(&mut TryRead(stream)) {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                input.release_if_empty();
+                exchange.release_input_if_empty();
                 stream.readable().await?;
             }
             read => return read,
@@ -258,7 +163,7 @@ async fn read_into(stream: &TcpStream, input: &mut ReadBuffer) -> io::Result<usi
 }
 
 /// A non-blocking read of a tokio socket as `std::io::Read`, so that the
-/// scopes' [`ReadBuffer`] serves it unchanged.
+/// exchange's input buffer serves it unchanged.
 struct TryRead<'a>(&'a TcpStream);
 
 impl Read for TryRead<'_> {

@@ -35,9 +35,9 @@ use super::accept::{AcceptBackoff, AcceptFailure};
 use super::service::Service;
 use super::{ServeError, Timeouts};
 
-/// What every connection task needs.
+/// What every connection task shares.
 #[derive(Debug)]
-struct Context {
+struct TaskShared {
     service: Service,
     limits: Limits,
     timeouts: Timeouts,
@@ -84,12 +84,12 @@ impl TokioFront {
         };
         let (stop, stopped) = watch::channel(false);
         let (task_alive, tasks_ended) = mpsc::channel(1);
-        let ctx = Arc::new(Context {
+        let shared = Arc::new(TaskShared {
             service,
             limits,
             timeouts,
         });
-        runtime.spawn(accept_loop(listener, ctx, stopped, task_alive));
+        runtime.spawn(accept_loop(listener, shared, stopped, task_alive));
         Ok(Self {
             runtime,
             stop,
@@ -116,7 +116,7 @@ impl TokioFront {
 /// process is out of descriptors, as the other scopes do.
 async fn accept_loop(
     listener: TcpListener,
-    ctx: Arc<Context>,
+    shared: Arc<TaskShared>,
     mut stopped: watch::Receiver<bool>,
     task_alive: mpsc::Sender<()>,
 ) {
@@ -132,8 +132,8 @@ async fn accept_loop(
                 backoff.succeeded();
                 // As `listener::configure_accepted`: answers leave at once.
                 let _ = stream.set_nodelay(true);
-                ctx.service.stats.connection_opened();
-                let task = connection::serve(stream, Arc::clone(&ctx), stopped.clone(), task_alive.clone());
+                shared.service.stats.connection_opened();
+                let task = connection::serve(stream, Arc::clone(&shared), stopped.clone(), task_alive.clone());
                 tokio::spawn(task);
             }
             Err(err) => match backoff.failed(&err) {
