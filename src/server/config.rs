@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
-use super::{Engine, SchedPolicy};
+use super::{Engine, KeepAlive, SchedPolicy};
 
 /// What one job covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -96,6 +96,8 @@ pub struct ServeConfig {
     pub panic_route: bool,
     /// How the kernel schedules the server's threads.
     pub sched: SchedPolicy,
+    /// Whether a connection outlives its answer.
+    pub keep_alive: KeepAlive,
 }
 
 impl Default for ServeConfig {
@@ -113,6 +115,7 @@ impl Default for ServeConfig {
             timeouts: Timeouts::default(),
             panic_route: false,
             sched: SchedPolicy::Other,
+            keep_alive: KeepAlive::On,
         }
     }
 }
@@ -199,6 +202,11 @@ pub struct ServeArgs {
     /// thread from preempting the one that woke it (hand-offs batch up).
     #[arg(long, value_enum, default_value_t = SchedPolicy::Other)]
     pub sched: SchedPolicy,
+    /// Whether a connection outlives its answer: `off` closes after every
+    /// answer (the Rust Book's server); `adaptive` closes keep-alive
+    /// connections while others wait for a worker (connection scope).
+    #[arg(long, value_enum, default_value_t = KeepAlive::default())]
+    pub keep_alive: KeepAlive,
     /// Serve /panic, a handler that panics (for fault tests).
     #[arg(long, hide = true)]
     pub panic_route: bool,
@@ -262,6 +270,7 @@ impl ServeArgs {
             },
             panic_route: self.panic_route,
             sched: self.sched,
+            keep_alive: self.keep_alive,
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::http::{CONTINUE, Decoded, HttpError, Limits, Request, RequestDecoder,
 use crate::workload::{Reply, Workload};
 
 use super::Timeouts;
+use super::keep_alive::KeepAlive;
 use super::read_buffer::ReadBuffer;
 use super::service::Service;
 use super::shutdown::Shutdown;
@@ -140,6 +141,7 @@ impl Exchange {
             workload,
             stats: Arc::new(ServerStats::default()),
             shutdown: Arc::new(Shutdown::default()),
+            keep_alive: KeepAlive::On,
         };
         Self::new(service, limits, Timeouts::default())
     }

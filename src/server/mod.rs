@@ -28,6 +28,7 @@ mod connection_scope;
 mod custom;
 mod engine;
 pub mod exchange;
+mod keep_alive;
 mod linger;
 mod listener;
 mod read_buffer;
@@ -54,6 +55,7 @@ pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
 pub use custom::{ServeWithError, serve_with};
 pub use engine::Engine;
+pub use keep_alive::KeepAlive;
 pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
 
@@ -228,6 +230,7 @@ impl Server {
             workload: Workload::new(Arc::new(metrics)).with_panic_route(config.panic_route),
             stats,
             shutdown: Arc::new(Shutdown::default()),
+            keep_alive: config.keep_alive,
         }
     }
 

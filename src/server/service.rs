@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::http::{Connection, HttpError, Method, Request, Response, Status};
 use crate::workload::{Reply, Workload};
 
+use super::keep_alive::KeepAlive;
 use super::shutdown::Shutdown;
 use super::stats::ServerStats;
 
@@ -20,6 +21,7 @@ pub(crate) struct Service {
     pub(crate) workload: Workload,
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) shutdown: Arc<Shutdown>,
+    pub(crate) keep_alive: KeepAlive,
 }
 
 impl Service {
@@ -46,7 +48,9 @@ impl Service {
     /// as [`answer`](Self::answer) does.
     pub(crate) fn encode(&self, request: &Request, response: Option<Response>, out: &mut Vec<u8>) -> bool {
         let (response, connection) = match response {
-            Some(response) if self.shutdown.is_started() => (response, Connection::Close),
+            Some(response) if self.shutdown.is_started() || self.closes_kept_connections() => {
+                (response, Connection::Close)
+            }
             Some(response) => (response, request.response_connection()),
             None => (
                 Response::error(Status::INTERNAL_SERVER_ERROR, "the handler panicked"),
@@ -56,6 +60,12 @@ impl Service {
         response.encode(connection, request.method == Method::Head, out);
         self.stats.response(response.status);
         connection != Connection::Close
+    }
+
+    /// Whether the keep-alive policy closes a connection the client would
+    /// keep (see [`KeepAlive`]).
+    fn closes_kept_connections(&self) -> bool {
+        self.keep_alive.closes(self.stats.connections_waiting())
     }
 
     /// Appends the answer to a request that cannot be served; the connection

@@ -14,6 +14,7 @@ use crate::workload::MetricsSource;
 pub struct ServerStats {
     connections_open: AtomicU64,
     connections_total: AtomicU64,
+    connections_waiting: AtomicU64,
     requests_total: AtomicU64,
     requests_in_flight: AtomicU64,
     /// Responses by status class, index 0 = 1xx … 4 = 5xx.
@@ -31,6 +32,9 @@ pub struct StatsSnapshot {
     pub connections_open: u64,
     /// Connections accepted since start.
     pub connections_total: u64,
+    /// Connection scope: connections accepted and handed to the strategy
+    /// whose job has not started yet (waiting for a worker).
+    pub connections_waiting: u64,
     /// Requests decoded since start.
     pub requests_total: u64,
     /// Requests decoded and not yet answered (handed to the strategy and
@@ -54,6 +58,21 @@ impl ServerStats {
 
     pub(crate) fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    /// A connection is handed to the strategy and waits for a worker.
+    pub(crate) fn connection_queued(&self) {
+        self.connections_waiting.fetch_add(1, Relaxed);
+    }
+
+    /// A worker took up a queued connection (or the strategy gave it back).
+    pub(crate) fn connection_dequeued(&self) {
+        self.connections_waiting.fetch_sub(1, Relaxed);
+    }
+
+    /// Connections waiting for a worker now.
+    pub(crate) fn connections_waiting(&self) -> u64 {
+        self.connections_waiting.load(Relaxed)
     }
 
     pub(crate) fn request(&self) {
@@ -92,6 +111,7 @@ impl ServerStats {
         StatsSnapshot {
             connections_open: self.connections_open.load(Relaxed),
             connections_total: self.connections_total.load(Relaxed),
+            connections_waiting: self.connections_waiting.load(Relaxed),
             requests_total: self.requests_total.load(Relaxed),
             requests_in_flight: self.requests_in_flight.load(Relaxed),
             responses: std::array::from_fn(|class| self.responses[class].load(Relaxed)),
@@ -174,6 +194,12 @@ fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &S
         "counter",
         "Connections accepted.",
         stats.connections_total,
+    );
+    metric(
+        "connections_waiting",
+        "gauge",
+        "Connection scope: accepted connections waiting for a worker.",
+        stats.connections_waiting,
     );
     metric("requests_total", "counter", "Requests decoded.", stats.requests_total);
     metric(

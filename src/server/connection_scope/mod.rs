@@ -163,14 +163,18 @@ impl Acceptor {
         // answered: the closure that would have served it comes back opaque.
         let slot = Arc::new(Mutex::new(Some(stream)));
         let (job_slot, jobs) = (Arc::clone(&slot), Arc::clone(&self.jobs));
+        let stats = &self.jobs.shared.service.stats;
+        stats.connection_queued();
         let job = Box::new(move || {
             if let Some(stream) = job_slot.lock().take() {
+                jobs.shared.service.stats.connection_dequeued();
                 connection::serve(stream, &jobs);
             }
         });
         if let Err(rejected) = self.jobs.shared.dispatcher.dispatch(job)
             && let Some(stream) = slot.lock().take()
         {
+            stats.connection_dequeued();
             self.refuse(stream, &rejected);
         }
     }
