@@ -18,17 +18,30 @@
 //! Tokens carry a generation next to the connection's index, so that events
 //! for a socket already closed are recognised and ignored.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 
 use super::ErrorKind;
+use super::plan::LoadPlan;
+use super::recorder::Recorder;
 use super::response::{Eof, Feed, MAX_HEAD, ResponseParser};
-use super::worker::Ctx;
+
+/// One worker's mutable state besides its connections.
+#[derive(Debug)]
+pub(crate) struct WorkerState<'a> {
+    pub plan: &'a LoadPlan,
+    pub registry: Registry,
+    pub rec: Recorder,
+    pub timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Connections that made all their requests.
+    pub finished: usize,
+}
 
 /// Bits of a token that hold the connection's index.
 const INDEX_BITS: u32 = 24;
@@ -112,7 +125,7 @@ impl Conn {
 
     /// Issues whatever is allowed now: connects, sends due requests, or sets
     /// the timer for the next intended send.
-    pub(crate) fn pump(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn pump(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         let plan = ctx.plan;
         if self.finished || now >= plan.end {
             return;
@@ -159,7 +172,7 @@ impl Conn {
 
     /// The intended time of the next request if it is due, else sets the
     /// timer for it and returns `None`.
-    fn next_send(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> Option<Instant> {
+    fn next_send(&mut self, ctx: &mut WorkerState<'_>, now: Instant) -> Option<Instant> {
         let Some(period) = ctx.plan.period else {
             return Some(now);
         };
@@ -172,22 +185,22 @@ impl Conn {
         Some(intended)
     }
 
-    fn set_timer(&mut self, ctx: &mut Ctx<'_>, at: Instant) {
+    fn set_timer(&mut self, ctx: &mut WorkerState<'_>, at: Instant) {
         if self.timer != Some(at) {
             self.timer = Some(at);
-            ctx.timers.push(std::cmp::Reverse((at, self.index)));
+            ctx.timers.push(Reverse((at, self.index)));
         }
     }
 
     /// This connection has made all its requests (fixed-count mode).
-    fn finish(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    fn finish(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         self.close();
         self.finished = true;
         ctx.finished += 1;
         ctx.rec.finished_at = ctx.rec.finished_at.max(Some(now));
     }
 
-    fn connect(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    fn connect(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         ctx.rec.connects += 1;
         if std::mem::take(&mut self.server_closed) {
             ctx.rec.reconnects += 1;
@@ -222,7 +235,7 @@ impl Conn {
 
     /// Counts the requests in flight (at least one) as `kind`, closes, and
     /// retries from the timer.
-    fn fail(&mut self, ctx: &mut Ctx<'_>, kind: ErrorKind, now: Instant) {
+    fn fail(&mut self, ctx: &mut WorkerState<'_>, kind: ErrorKind, now: Instant) {
         if self.in_flight.is_empty() {
             // A failed keep-alive connect: it costs the request it was for.
             self.issued += 1;
@@ -236,7 +249,7 @@ impl Conn {
     }
 
     /// Fails the connection if its connect or its oldest request is overdue.
-    pub(crate) fn check_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn check_timeout(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         if self.stream.is_none() {
             return;
         }
@@ -252,13 +265,13 @@ impl Conn {
     }
 
     /// The timer fired.
-    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn on_timer(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         self.timer = None;
         self.pump(ctx, now);
     }
 
     /// Handles readiness of the socket.
-    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], event: &Event) {
+    pub(crate) fn on_event(&mut self, ctx: &mut WorkerState<'_>, scratch: &mut [u8], event: &Event) {
         let Some(stream) = &self.stream else { return };
         if self.connecting {
             let now = Instant::now();
@@ -291,7 +304,7 @@ impl Conn {
     }
 
     /// Writes issued requests; `false` when the connection failed.
-    fn flush(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> bool {
+    fn flush(&mut self, ctx: &mut WorkerState<'_>, now: Instant) -> bool {
         let plan = ctx.plan;
         let requests = &plan.requests;
         while self.unwritten > 0 {
@@ -317,7 +330,7 @@ impl Conn {
     /// to the parser. A short read means drained, unless the peer closed
     /// (`drain_all`): then read on to the EOF, which no further event would
     /// announce.
-    fn read(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], drain_all: bool) {
+    fn read(&mut self, ctx: &mut WorkerState<'_>, scratch: &mut [u8], drain_all: bool) {
         let mut now = None;
         loop {
             let Some(stream) = &mut self.stream else { return };
@@ -357,7 +370,7 @@ impl Conn {
     }
 
     /// Parses the bytes read; `false` when the socket was closed meanwhile.
-    fn on_bytes(&mut self, ctx: &mut Ctx<'_>, buf: &[u8], now: Instant) -> bool {
+    fn on_bytes(&mut self, ctx: &mut WorkerState<'_>, buf: &[u8], now: Instant) -> bool {
         let mut off = 0;
         while off < buf.len() {
             if self.in_flight.is_empty() {
@@ -391,7 +404,7 @@ impl Conn {
     }
 
     /// A response completed; `false` when that closed the socket.
-    fn complete(&mut self, ctx: &mut Ctx<'_>, status: u16, close: bool, now: Instant) -> bool {
+    fn complete(&mut self, ctx: &mut WorkerState<'_>, status: u16, close: bool, now: Instant) -> bool {
         let Some(request) = self.in_flight.pop_front() else {
             return true;
         };
@@ -415,7 +428,7 @@ impl Conn {
     }
 
     /// The server closed the connection.
-    fn on_eof(&mut self, ctx: &mut Ctx<'_>, partial_line: bool) {
+    fn on_eof(&mut self, ctx: &mut WorkerState<'_>, partial_line: bool) {
         let now = Instant::now();
         match self.parser.eof() {
             Eof::Complete(done) if !partial_line => {

@@ -20,7 +20,8 @@
 //! | `target` | [`Target`]: `http://host:port/path` parsed and resolved once |
 //! | `request` | the request bytes, rendered once per run so the hot path never allocates |
 //! | `response` | response framing: `Content-Length`, chunked, or delimited by the server's close |
-//! | `connection` | one client connection's state machine (idle → connecting → writing/reading) |
+//! | `plan` | `LoadPlan`: what every worker of a run shares, read-only |
+//! | `connection` | one client connection's state machine (idle → connecting → writing/reading) and the worker state it updates |
 //! | `worker` | one thread: a mio `Poll` over its share of the connections, timers, timeouts |
 //! | `timer` | a `timerfd` that wakes the poll on time for open-loop sends (Linux) |
 //! | `recorder` | what a worker counts: histograms, errors, bytes, the per-second timeline |
@@ -85,6 +86,7 @@ mod config;
 mod connection;
 mod error;
 mod netstat;
+mod plan;
 mod progress;
 mod recorder;
 mod report;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::plan::LoadPlan;
 use super::recorder::Recorder;
-use super::worker::Plan;
 use super::{Config, ConnectionMode, ErrorCounts, ErrorKind, NetstatDelta};
 use crate::results::{Machine, RunRow};
 
@@ -144,7 +144,7 @@ impl LatencySummary {
 }
 
 impl Report {
-    pub(crate) fn new(config: &Config, plan: &Plan, rec: Recorder, netstat: Option<NetstatDelta>) -> Self {
+    pub(crate) fn new(config: &Config, plan: &LoadPlan, rec: Recorder, netstat: Option<NetstatDelta>) -> Self {
         let fixed_count = config.requests_per_connection.map(|per_connection| {
             let last = rec.finished_at.unwrap_or(rec.stopped_at);
             FixedCount::new(
