@@ -136,11 +136,6 @@ impl LatencySummary {
                 .collect(),
         }
     }
-
-    /// The value at `percentile` (any, not only the listed ones).
-    pub fn at(histogram: &Histogram<u64>, percentile: f64) -> u64 {
-        histogram.value_at_percentile(percentile)
-    }
 }
 
 impl Report {
