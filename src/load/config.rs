@@ -289,8 +289,10 @@ pub struct LoadArgs {
     /// Print the report as one CSV row of the result schema (with header).
     #[arg(long)]
     pub csv: bool,
-    /// Also write the latency distribution to FILE in wrk2's .hgrm format
-    /// (with -R, the uncorrected one goes to FILE's stem + .uncorrected.hgrm).
+    /// Also write the latency distribution of every offered request to FILE
+    /// in wrk2's .hgrm format (footer lines say which part is lower bounds);
+    /// the answered requests alone go to FILE's stem + .answered.hgrm, and
+    /// with -R the uncorrected ones to FILE's stem + .uncorrected.hgrm.
     #[arg(long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 }

@@ -85,6 +85,8 @@ pub(crate) struct Conn {
     pub(crate) timer: Option<Instant>,
     /// The server closed the last connection: the next connect is a reconnect.
     server_closed: bool,
+    /// Got at least one answer inside the measured window.
+    served: bool,
 }
 
 /// Splits a token into (index, generation tag).
@@ -111,6 +113,7 @@ impl Conn {
             finished: false,
             timer: None,
             server_closed: false,
+            served: false,
         }
     }
 
@@ -142,8 +145,7 @@ impl Conn {
             let Some(intended) = self.next_send(ctx, now) else {
                 return;
             };
-            self.in_flight.push_back(Pending { intended, sent: now });
-            self.issued += 1;
+            self.issue(ctx, intended, now);
             self.unwritten = plan.request_len;
             self.connect(ctx, now);
             return;
@@ -160,14 +162,21 @@ impl Conn {
             let Some(intended) = self.next_send(ctx, now) else {
                 break;
             };
-            self.in_flight.push_back(Pending { intended, sent: now });
-            self.issued += 1;
+            self.issue(ctx, intended, now);
             issued += 1;
         }
         if issued > 0 {
             self.unwritten += issued * plan.request_len;
             self.flush(ctx, now);
         }
+    }
+
+    /// Puts a request intended at `intended` in flight (its bytes are written
+    /// by the caller) and counts it as offered.
+    fn issue(&mut self, ctx: &mut WorkerState<'_>, intended: Instant, now: Instant) {
+        self.in_flight.push_back(Pending { intended, sent: now });
+        self.issued += 1;
+        ctx.rec.offer(intended);
     }
 
     /// The intended time of the next request if it is due, else sets the
@@ -235,17 +244,71 @@ impl Conn {
 
     /// Counts the requests in flight (at least one) as `kind`, closes, and
     /// retries from the timer.
+    ///
+    /// A failed keep-alive connect has nothing in flight: it costs the
+    /// request it was for, the next one of the schedule (in closed loop, one
+    /// issued now). That request's turn is used up, so it is not sent again;
+    /// in open loop the retry waits for the next intended time, so that a
+    /// refusing server sees connects at the schedule's rate.
     fn fail(&mut self, ctx: &mut WorkerState<'_>, kind: ErrorKind, now: Instant) {
+        let mut retry = now;
         if self.in_flight.is_empty() {
-            // A failed keep-alive connect: it costs the request it was for.
+            let intended = match ctx.plan.period {
+                Some(period) => {
+                    let intended = self.next_intended;
+                    self.next_intended += period;
+                    retry = now.max(self.next_intended);
+                    intended
+                }
+                None => now,
+            };
             self.issued += 1;
-            ctx.rec.error(kind, 1);
+            ctx.rec.offer(intended);
+            ctx.rec.fail(kind, intended, now);
         } else {
-            ctx.rec.error(kind, self.in_flight.len() as u64);
-            self.in_flight.clear();
+            for request in self.in_flight.drain(..) {
+                ctx.rec.fail(kind, request.intended, now);
+            }
         }
         self.close();
-        self.set_timer(ctx, now);
+        self.set_timer(ctx, retry);
+    }
+
+    /// The window ended at `end`: hands every request of this connection
+    /// that was offered and is still open to the recorder (written ones as
+    /// unanswered, the rest as unsent), and in open loop the schedule's turns
+    /// that came before `end` and were never issued, as unsent.
+    pub(crate) fn account_end(&self, ctx: &mut WorkerState<'_>, end: Instant) {
+        let plan = ctx.plan;
+        let unwritten = self.unwritten.div_ceil(plan.request_len.max(1));
+        let written = self.in_flight.len().saturating_sub(unwritten);
+        for (index, request) in self.in_flight.iter().enumerate() {
+            ctx.rec.unfinished(request.intended, index < written, end);
+        }
+        let Some(period) = plan.period.filter(|p| !p.is_zero()) else {
+            return;
+        };
+        if self.finished {
+            return;
+        }
+        let mut left = plan.limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.issued));
+        let mut intended = self.next_intended;
+        if intended < plan.measure_start {
+            // Turns inside the warm-up are not offered: skip to the window.
+            let behind = (plan.measure_start - intended).as_secs_f64() / period.as_secs_f64();
+            intended += period.mul_f64(behind.floor());
+        }
+        while intended < end && left > 0 {
+            ctx.rec.offer(intended);
+            ctx.rec.unfinished(intended, false, end);
+            intended += period;
+            left -= 1;
+        }
+    }
+
+    /// Whether this connection got an answer inside the window.
+    pub(crate) fn served(&self) -> bool {
+        self.served
     }
 
     /// Fails the connection if its connect or its oldest request is overdue.
@@ -409,17 +472,18 @@ impl Conn {
             return true;
         };
         if status >= 400 {
-            ctx.rec.error(ErrorKind::BadStatus, 1);
-        } else {
-            ctx.rec.success(now, request.intended, request.sent);
+            ctx.rec.fail(ErrorKind::BadStatus, request.intended, now);
+        } else if ctx.rec.success(now, request.intended, request.sent) {
+            self.served = true;
         }
         if !(close || ctx.plan.mode.connection_per_request()) {
             return true;
         }
         if !self.in_flight.is_empty() {
             // Pipelined requests the server will not answer.
-            ctx.rec.error(ErrorKind::Reset, self.in_flight.len() as u64);
-            self.in_flight.clear();
+            for request in self.in_flight.drain(..) {
+                ctx.rec.fail(ErrorKind::Reset, request.intended, now);
+            }
         }
         self.server_closed = !ctx.plan.mode.connection_per_request();
         self.close();

@@ -176,7 +176,7 @@ fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::R
     let mut ctx = WorkerState {
         plan,
         registry,
-        rec: Recorder::new(plan.period.is_some(), plan.start, plan.end, seconds.min(86_400)),
+        rec: Recorder::new(plan.period.is_some(), plan.measure_start, plan.end, seconds.min(86_400)),
         timers: BinaryHeap::with_capacity(count * 2 + 16),
         finished: 0,
     };
@@ -200,7 +200,7 @@ fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::R
     loop {
         let now = Instant::now();
         if warming && now >= plan.measure_start {
-            ctx.rec.restart(plan.measure_start);
+            ctx.rec.restart();
             warming = false;
         }
         let stopped = plan.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed));
@@ -257,7 +257,12 @@ fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::R
         live.requests.store(ctx.rec.requests, Ordering::Relaxed);
         live.errors.store(ctx.rec.errors.total(), Ordering::Relaxed);
     }
-    ctx.rec.stopped_at = Instant::now().min(plan.end);
+    let end = Instant::now().min(plan.end);
+    for conn in &conns {
+        conn.account_end(&mut ctx, end);
+    }
+    ctx.rec.stopped_at = end;
     ctx.rec.finished_connections = ctx.finished as u64;
+    ctx.rec.connections_served = conns.iter().filter(|conn| conn.served()).count() as u64;
     Ok(ctx.rec)
 }
