@@ -61,7 +61,10 @@ fn closed_loop_against_a_server_that_stalls_counts_what_connections_issued() {
     assert!(report.requests >= 1, "{report}");
     assert!(report.errors.read_timeout > 0, "{report}");
     assert!(report.unanswered > 0, "{report}");
-    assert_eq!(report.unsent, 0, "keep-alive closed loop issues only on open connections\n{report}");
+    assert_eq!(
+        report.unsent, 0,
+        "keep-alive closed loop issues only on open connections\n{report}"
+    );
 }
 
 #[test]
@@ -72,7 +75,11 @@ fn a_run_that_ends_while_answers_are_outstanding() {
     config.connections = 3;
     config.duration = Duration::from_millis(500);
     let report = balanced(load::run(&config).expect("load runs"), "closed loop, outstanding");
-    assert_eq!((report.offered, report.requests, report.unanswered), (3, 0, 3), "{report}");
+    assert_eq!(
+        (report.offered, report.requests, report.unanswered),
+        (3, 0, 3),
+        "{report}"
+    );
 
     // Open loop, 20 intended sends: one written per connection, the rest
     // due while it waited.

@@ -192,7 +192,11 @@ impl LatencyAll {
             .filter(|&p| is_lower_bound(answered, censored, all.value_at_percentile(p), rank(p, total)))
             .collect();
         Self {
-            censored_share: if total == 0 { 0.0 } else { censored.len() as f64 / total as f64 },
+            censored_share: if total == 0 {
+                0.0
+            } else {
+                censored.len() as f64 / total as f64
+            },
             lower_bound_percentiles,
             max_is_lower_bound: !censored.is_empty() && censored.max() >= answered.max(),
             summary,
@@ -687,13 +691,27 @@ impl Report {
         writeln!(
             f,
             "    mean {}  max {}  ({} offered)",
-            AtLeast { us: all.summary.mean_us, lower_bound: censored },
-            AtLeast { us: all.summary.max_us as f64, lower_bound: all.max_is_lower_bound },
+            AtLeast {
+                us: all.summary.mean_us,
+                lower_bound: censored
+            },
+            AtLeast {
+                us: all.summary.max_us as f64,
+                lower_bound: all.max_is_lower_bound
+            },
             all.summary.count
         )?;
         for &(p, v) in &all.summary.percentiles {
             let lower_bound = all.lower_bound_percentiles.contains(&p);
-            writeln!(f, "    {:>8}  {:>10}", format!("{p:.3}%"), AtLeast { us: v as f64, lower_bound })?;
+            writeln!(
+                f,
+                "    {:>8}  {:>10}",
+                format!("{p:.3}%"),
+                AtLeast {
+                    us: v as f64,
+                    lower_bound
+                }
+            )?;
         }
         Ok(())
     }
