@@ -198,7 +198,8 @@ impl LatencyAll {
                 censored.len() as f64 / total as f64
             },
             lower_bound_percentiles,
-            max_is_lower_bound: !censored.is_empty() && censored.max() >= answered.max(),
+            // Any lower bound may hide a value above every other one.
+            max_is_lower_bound: !censored.is_empty(),
             summary,
         }
     }
@@ -863,6 +864,33 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
     use crate::load::recorder::new_histogram;
+
+    #[test]
+    fn a_percentile_is_a_lower_bound_only_where_a_censored_value_may_decide_it() {
+        let (mut answered, mut censored) = (new_histogram(), new_histogram());
+        answered.record_n(1_000, 90).expect("in range");
+        censored.record_n(2_000_000, 10).expect("in range");
+        let all = LatencyAll::of(&answered, &censored, &[50.0, 90.0, 99.0]);
+        assert_eq!(all.censored_share, 0.1);
+        assert!(matches!(all.at(50.0), Some((_, false))), "{all:?}");
+        assert!(matches!(all.at(90.0), Some((_, false))), "rank 90 is answered: {all:?}");
+        assert!(matches!(all.at(99.0), Some((_, true))), "{all:?}");
+        assert!(all.max_is_lower_bound);
+
+        // Small lower bounds: below rank 90 they decide, and above it too (a
+        // true latency may exceed every answer); rank 50 has 90 answers at
+        // or below it, so no bound can move it.
+        let mut early = new_histogram();
+        early.record_n(100, 10).expect("in range");
+        let all = LatencyAll::of(&answered, &early, &[5.0, 50.0, 99.0]);
+        assert!(matches!(all.at(5.0), Some((_, true))), "{all:?}");
+        assert!(matches!(all.at(50.0), Some((_, false))), "{all:?}");
+        assert!(matches!(all.at(99.0), Some((_, true))), "{all:?}");
+        assert!(all.max_is_lower_bound, "a bound may hide a larger latency");
+
+        let all = LatencyAll::of(&answered, &new_histogram(), &[50.0, 99.0]);
+        assert!(all.lower_bound_percentiles.is_empty() && !all.max_is_lower_bound);
+    }
 
     #[test]
     fn fixed_count_arithmetic_matches_the_seed_experiment() {
