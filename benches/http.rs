@@ -65,8 +65,8 @@ fn stop_server(server: Server, label: &str) {
     }
 }
 
-/// A keep-alive HTTP/1.1 client that reads responses framed by
-/// `Content-Length` (every dispatchlab response has one).
+/// A keep-alive HTTP/1.1 client that reads responses framed by the load
+/// generator's parser (`load::first_response`).
 struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
@@ -108,24 +108,10 @@ impl Client {
 
     /// The length of the response at the front of the buffer, once it is all there.
     fn complete_response(&self) -> io::Result<Option<usize>> {
-        let bytes = &self.buf[self.start..self.end];
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut response = httparse::Response::new(&mut headers);
-        let head = match response.parse(bytes) {
-            Ok(httparse::Status::Complete(head)) => head,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(err) => return Err(io::Error::new(io::ErrorKind::InvalidData, err)),
-        };
-        if response.code != Some(200) {
-            return Err(io::Error::other(format!("status {:?}, expected 200", response.code)));
+        match load::first_response(&self.buf[self.start..self.end])? {
+            Some((_, status)) if status != 200 => Err(io::Error::other(format!("status {status}, expected 200"))),
+            found => Ok(found.map(|(length, _)| length)),
         }
-        let body = response
-            .headers
-            .iter()
-            .find(|header| header.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|header| std::str::from_utf8(header.value).ok()?.trim().parse::<usize>().ok())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "response without Content-Length"))?;
-        Ok((bytes.len() >= head + body).then_some(head + body))
     }
 
     fn fill(&mut self) -> io::Result<()> {

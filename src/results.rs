@@ -132,6 +132,54 @@ pub struct RunRow {
     /// The command line that started the measured server (`dispatchlab serve
     /// …`, `nginx -c …`); empty when the row's producer did not start it.
     pub server_command: String,
+    /// Requests offered in the measured window: `requests + errors_total +
+    /// unsent + unanswered`. Empty when the load tool does not know (wrk).
+    pub offered: Option<u64>,
+    /// Offered requests never written (open loop: due while their connection
+    /// waited or connected). Empty when unknown (wrk).
+    pub unsent: Option<u64>,
+    /// Offered requests written and neither answered nor failed when the
+    /// window ended. Empty when unknown (wrk).
+    pub unanswered: Option<u64>,
+    /// Connections (client slots) that got at least one answer in the
+    /// window, out of `connections`. Empty when unknown (wrk).
+    pub connections_served: Option<u64>,
+    /// Share of the all-offered latencies that are lower bounds (failed,
+    /// unsent, unanswered requests at their age), 0 to 1.
+    pub latency_all_censored_share: Option<f64>,
+    /// Median over every offered request, lower bounds included, µs.
+    pub latency_all_p50_us: Option<f64>,
+    /// 90th percentile over every offered request, µs.
+    pub latency_all_p90_us: Option<f64>,
+    /// 99th percentile over every offered request, µs.
+    pub latency_all_p99_us: Option<f64>,
+    /// 99.9th percentile over every offered request, µs.
+    pub latency_all_p999_us: Option<f64>,
+    /// Largest value over every offered request, µs.
+    pub latency_all_max_us: Option<f64>,
+    /// Which `latency_all_*` columns hold a lower bound ("at least"), space
+    /// separated: e.g. `p99 p999 max`. Empty when all are exact.
+    pub latency_all_lower_bounds: String,
+}
+
+/// The percentiles (in percent) of the `latency_*_us` and `latency_all_*_us`
+/// columns, with their column suffixes.
+pub const ROW_PERCENTILES: [(f64, &str); 4] = [(50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p999")];
+
+impl RunRow {
+    /// Offered requests that were answered, 0 to 1; `None` when the offered
+    /// count is unknown or zero.
+    pub fn answered_share(&self) -> Option<f64> {
+        self.offered
+            .filter(|&offered| offered > 0)
+            .map(|offered| self.requests as f64 / offered as f64)
+    }
+
+    /// Whether the `latency_all_*` column with suffix `name` (`p99`, `max`)
+    /// holds a lower bound.
+    pub fn is_lower_bound(&self, name: &str) -> bool {
+        self.latency_all_lower_bounds.split(' ').any(|n| n == name)
+    }
 }
 
 /// What the row's producer knows about the machine and the build.

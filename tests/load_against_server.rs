@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use dispatchlab::Strategy;
-use dispatchlab::load::{self, Config, ErrorKind, LatencySummary, Target};
+use dispatchlab::load::{self, Config, ErrorKind, Target};
 use dispatchlab::server::Scope;
 use support::{metric, start};
 
@@ -66,7 +66,7 @@ fn latency_of_a_20ms_handler_is_at_least_20ms() {
     fixed.requests_per_connection = Some(10);
     let report = load::run(&fixed).expect("run");
     assert_eq!(report.requests, 40);
-    let p50_us = LatencySummary::at(&report.latency, 50.0);
+    let p50_us = report.latency.value_at_percentile(50.0);
     assert!(p50_us >= 20_000, "p50 {p50_us} µs is below the handler's 20 ms");
     assert!(report.latency.min() >= 20_000, "min {} µs", report.latency.min());
 }

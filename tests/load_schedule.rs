@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use dispatchlab::load::{self, LatencySummary};
+use dispatchlab::load;
 use support::test_servers::{Behaviour, TestServer};
 
 #[test]
@@ -18,12 +18,12 @@ fn a_one_second_stall_shows_in_the_corrected_p99() {
     config.timeout = Duration::from_secs(5);
     let report = load::run(&config).expect("run");
     assert_eq!(report.errors.total(), 0, "{report}");
-    let corrected = LatencySummary::at(&report.latency, 99.0);
+    let corrected = report.latency.value_at_percentile(99.0);
     let uncorrected_histogram = report
         .uncorrected
         .as_ref()
         .expect("open loop keeps the uncorrected histogram");
-    let uncorrected = LatencySummary::at(uncorrected_histogram, 99.0);
+    let uncorrected = uncorrected_histogram.value_at_percentile(99.0);
     assert!(corrected >= 500_000, "corrected p99 {corrected} us: {report}");
     assert!(
         uncorrected < corrected,

@@ -146,9 +146,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     let mut outcome = Vec::new();
     match &report {
         Ok(report) => {
-            let server_row = std::mem::take(&mut row);
-            row = report.to_row(&ctx.machine);
-            merge_server_side(&mut row, server_row);
+            report.fill_row(&mut row);
             if report.interrupted {
                 outcome.push("interrupted (Ctrl-C)".to_owned());
             }
@@ -241,23 +239,4 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     row.server_cpus = ctx.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default();
     row.load_cpus = ctx.load_cpus.as_ref().map(ToString::to_string).unwrap_or_default();
     row.command.clone_from(&ctx.command);
-}
-
-/// Copies the server-side columns of `from` (the row built before the run)
-/// into the load report's row.
-fn merge_server_side(row: &mut RunRow, from: RunRow) {
-    row.run_id = from.run_id;
-    row.scenario = from.scenario;
-    row.strategy = from.strategy;
-    row.scope = from.scope;
-    row.workers = from.workers;
-    row.io_threads = from.io_threads;
-    row.backlog = from.backlog;
-    row.server_cpus = from.server_cpus;
-    row.load_cpus = from.load_cpus;
-    row.command = from.command;
-    row.server_command = from.server_command;
-    if row.service_time_ms.is_none() {
-        row.service_time_ms = from.service_time_ms;
-    }
 }

@@ -206,7 +206,7 @@ impl Table {
             text.push('\n');
         }
         for note in &self.footnotes {
-            text.push_str(&format!("  ! {note}\n"));
+            text.push_str(&format!("  {note}\n"));
         }
         text
     }
@@ -224,11 +224,58 @@ impl Table {
         if !self.footnotes.is_empty() {
             text.push('\n');
             for note in &self.footnotes {
-                text.push_str(&format!("- failed: {note}\n"));
+                text.push_str(&format!("- {note}\n"));
             }
         }
         text
     }
+}
+
+/// The answered share (requests / offered) below which a ranking row is
+/// marked: its latency and throughput describe the few it served.
+pub const ANSWERED_SHARE_MARK: f64 = 0.99;
+
+/// The marker of a row answered below [`ANSWERED_SHARE_MARK`].
+const UNDER_ANSWERED: &str = "‡";
+
+/// The headline latency of a row at column suffix `name` (`p50`, `max`):
+/// over every offered request, `≥ 2.00s` where a lower bound may have
+/// decided it; the answered-only column when the all-offered one is unknown
+/// (wrk rows).
+fn fmt_headline(r: &RunRow, name: &str) -> String {
+    let (all, answered) = match name {
+        "p50" => (r.latency_all_p50_us, r.latency_p50_us),
+        "p90" => (r.latency_all_p90_us, r.latency_p90_us),
+        "p99" => (r.latency_all_p99_us, r.latency_p99_us),
+        "p999" => (r.latency_all_p999_us, r.latency_p999_us),
+        _ => (r.latency_all_max_us, r.latency_max_us),
+    };
+    match all {
+        Some(us) if r.is_lower_bound(name) => format!("≥ {}", fmt_us(Some(us))),
+        Some(us) => fmt_us(Some(us)),
+        None => fmt_us(answered),
+    }
+}
+
+/// `1/8`: connections that got an answer, of those opened; `-` when unknown.
+fn fmt_served(r: &RunRow) -> String {
+    r.connections_served
+        .map_or_else(|| "-".into(), |s| format!("{s}/{}", r.connections))
+}
+
+/// The footnote of a row answered below [`ANSWERED_SHARE_MARK`], if it is.
+fn under_answered_note(label: &str, r: &RunRow) -> Option<String> {
+    let share = r.answered_share().filter(|&s| s < ANSWERED_SHARE_MARK)?;
+    Some(format!(
+        "{label} {UNDER_ANSWERED} answered {:.1} % of {} offered ({} failed, {} unsent, {} unanswered); \
+         connections served {}: its latencies are over every offered request, lower bounds marked ≥",
+        share * 100.0,
+        opt(r.offered),
+        r.errors_total,
+        opt(r.unsent),
+        opt(r.unanswered),
+        fmt_served(r),
+    ))
 }
 
 /// Latency in µs as `812us`, `1.23ms`, `2.50s`.
@@ -284,7 +331,10 @@ pub fn tables(measured: &[Measured], wide: bool) -> Vec<Table> {
         .collect()
 }
 
-/// A timed group: one line per server, fastest first.
+/// A timed group: one line per server, most answered requests per second
+/// first; a row answered below [`ANSWERED_SHARE_MARK`] of what was offered
+/// is marked and footnoted, and every latency is over all offered requests,
+/// so a starved row cannot show a flattering p99.
 fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     let mut sorted: Vec<&Measured> = members.to_vec();
     sorted.sort_by(|a, b| b.row.rps.total_cmp(&a.row.rps));
@@ -296,7 +346,9 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     let ideal = members.iter().any(|m| m.cell.ideal_rps.is_some());
     let mut columns = vec!["server", "w", "req/s", "p50", "p99", "max", "errors"];
     if wide {
-        columns.extend(["timeouts", "p90", "p99.9", "CPU s"]);
+        columns.extend([
+            "timeouts", "offered", "unsent", "unansw", "served", "p90", "p99.9", "CPU s",
+        ]);
     }
     columns.extend(["RSS MiB", "thr", "xbest"]);
     if let Some(name) = members.iter().find(|m| m.cell.is_reference()).map(|m| &m.row.strategy) {
@@ -312,22 +364,31 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
         let mut server = m.cell.server.kind.label();
         if !m.ok() {
             server.push_str(" (!)");
-            footnotes.push(format!("{}: {}", m.cell.server.kind.label(), r.outcome));
+            footnotes.push(format!("{} failed: {}", m.cell.server.kind.label(), r.outcome));
+        }
+        if let Some(note) = under_answered_note(&m.cell.server.kind.label(), r) {
+            server.push(' ');
+            server.push_str(UNDER_ANSWERED);
+            footnotes.push(note);
         }
         let mut cells = vec![
             server,
             opt(r.workers),
             fmt_rps(r.rps),
-            fmt_us(r.latency_p50_us),
-            fmt_us(r.latency_p99_us),
-            fmt_us(r.latency_max_us),
+            fmt_headline(r, "p50"),
+            fmt_headline(r, "p99"),
+            fmt_headline(r, "max"),
             r.errors_total.to_string(),
         ];
         if wide {
             cells.extend([
                 r.errors_read_timeout.to_string(),
-                fmt_us(r.latency_p90_us),
-                fmt_us(r.latency_p999_us),
+                opt(r.offered),
+                opt(r.unsent),
+                opt(r.unanswered),
+                fmt_served(r),
+                fmt_headline(r, "p90"),
+                fmt_headline(r, "p999"),
                 r.server_cpu_s.map_or_else(|| "-".into(), |s| format!("{s:.2}")),
             ]);
         }
@@ -381,7 +442,7 @@ fn fixed_count_table(group: &str, members: &[&Measured], wide: bool) -> Table {
         let mut p = r.connections.to_string();
         if !m.ok() {
             p.push_str(" (!)");
-            footnotes.push(format!("P={}: {}", r.connections, r.outcome));
+            footnotes.push(format!("P={} failed: {}", r.connections, r.outcome));
         }
         let mut cells = vec![
             p,
@@ -521,12 +582,18 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
     );
     let _ = writeln!(
         text,
-        "Columns: w = workers given to the strategy; req/s = successful responses per measured second; \
-         p50/p99/max latency; errors = failed requests (all kinds; timeouts = read timeouts); RSS = server peak \
+        "Columns: w = workers given to the strategy; req/s = answered requests (successful responses) per \
+         measured second, the ranking order; p50/p99/max latency over every offered request: a failed, unsent or \
+         unanswered one counts at its age (a lower bound), and a percentile a lower bound may have decided \
+         reads `≥`; {UNDER_ANSWERED} = fewer than {:.0} % of the offered requests answered (footnoted); errors = \
+         failed requests (all kinds; timeouts = read timeouts); offered = requests + errors + unsent (due but never \
+         written) + unanswered (written, still open when the window ended); served = connections that got an \
+         answer, of all; RSS = server peak \
          resident set; thr = server peak threads; xbest = req/s over the group's best; xnginx = over nginx's; \
          xideal = over the scenario's model. Fixed-count tables: P clients x repeats, time used, theoretical \
          minimum, xmin = amplification, listen overflows, SYN retransmits, connect errors. Every column of \
-         runs.csv is documented in results/README.md.\n"
+         runs.csv is documented in results/README.md.\n",
+        ANSWERED_SHARE_MARK * 100.0
     );
     let _ = writeln!(text, "## Results\n");
     for table in tables(measured, true) {
@@ -616,6 +683,37 @@ mod tests {
         let table = &tables(&[failed], true)[0];
         assert!(table.rows[0][0].ends_with("(!)"));
         assert!(table.to_markdown().contains("status 1 after SIGTERM"));
+    }
+
+    #[test]
+    fn ranking_sorts_by_answered_rate_and_marks_starved_rows_with_lower_bounds() {
+        let mut starved = measured(Strategy::MutexQueue, Scope::Connection, 60_000.0, 10);
+        starved.row.requests = 900;
+        starved.row.offered = Some(1000);
+        starved.row.unsent = Some(60);
+        starved.row.unanswered = Some(30);
+        starved.row.connections_served = Some(1);
+        starved.row.latency_all_p99_us = Some(2_000_000.0);
+        starved.row.latency_all_max_us = Some(2_500_000.0);
+        starved.row.latency_all_lower_bounds = "p99 max".into();
+        let mut healthy = measured(Strategy::MutexQueue, Scope::Request, 50_000.0, 0);
+        healthy.row.requests = 995;
+        healthy.row.offered = Some(1000);
+        healthy.row.latency_all_p99_us = Some(1234.0);
+        let table = &tables(&[healthy, starved], true)[0];
+        assert_eq!(table.rows[0][0], "mutex-queue/connection ‡", "{}", table.to_text());
+        assert_eq!(table.rows[1][0], "mutex-queue/request");
+        let p99 = table.columns.iter().position(|c| c == "p99").expect("p99 column");
+        assert_eq!(table.rows[0][p99], "≥ 2.00s");
+        assert_eq!(table.rows[1][p99], "1.23ms");
+        let served = table.columns.iter().position(|c| c == "served").expect("served column");
+        assert_eq!(table.rows[0][served], "1/256");
+        assert_eq!(table.footnotes.len(), 1, "{:?}", table.footnotes);
+        assert!(
+            table.footnotes[0].contains("answered 90.0 % of 1000 offered"),
+            "{:?}",
+            table.footnotes
+        );
     }
 
     #[test]

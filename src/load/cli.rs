@@ -34,6 +34,12 @@ pub fn run(args: &LoadArgs) -> Result<ExitCode, String> {
         report
             .write_hgrm(std::io::BufWriter::new(file))
             .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+        let answered_path = path.with_extension("answered.hgrm");
+        let file = std::fs::File::create(&answered_path)
+            .map_err(|err| format!("cannot create {}: {err}", answered_path.display()))?;
+        report
+            .write_answered_hgrm(std::io::BufWriter::new(file))
+            .map_err(|err| format!("cannot write {}: {err}", answered_path.display()))?;
         let raw_path = path.with_extension("uncorrected.hgrm");
         if report.uncorrected.is_some() {
             let file = std::fs::File::create(&raw_path)

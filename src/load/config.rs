@@ -5,27 +5,30 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
 use super::{LoadError, Target};
 
 /// How connections are used.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConnectionMode {
     /// HTTP/1.1 keep-alive: a connection serves request after request.
     #[default]
-    #[value(name = "keepalive")]
     KeepAlive,
     /// A new TCP connection for every request (`Connection: close`); the
     /// connect is part of the latency.
     Close,
     /// `HTTP/1.0` requests without `Connection: keep-alive`: the server closes
     /// after each response, so every request has its own connection.
-    #[value(name = "http10")]
     Http10,
 }
 
 impl ConnectionMode {
+    /// Every mode, in the order `--help` lists them.
+    pub const ALL: &'static [ConnectionMode] =
+        &[ConnectionMode::KeepAlive, ConnectionMode::Close, ConnectionMode::Http10];
+
     /// The name used on the command line and in result rows.
     pub fn name(self) -> &'static str {
         match self {
@@ -35,9 +38,28 @@ impl ConnectionMode {
         }
     }
 
+    /// One line for `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            ConnectionMode::KeepAlive => "reuse connections (HTTP/1.1 keep-alive)",
+            ConnectionMode::Close => "a new connection per request (Connection: close); the connect counts",
+            ConnectionMode::Http10 => "HTTP/1.0 requests, which the server closes after each response",
+        }
+    }
+
     /// Whether every request opens its own connection.
     pub fn connection_per_request(self) -> bool {
         !matches!(self, ConnectionMode::KeepAlive)
+    }
+}
+
+impl ValueEnum for ConnectionMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        ConnectionMode::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.description()))
     }
 }
 
@@ -94,19 +116,36 @@ pub struct Config {
 pub const DEFAULT_PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99];
 
 impl Config {
+    /// Default [`Config::connections`].
+    pub const DEFAULT_CONNECTIONS: u32 = 10;
+    /// Default [`Config::threads`].
+    pub const DEFAULT_THREADS: u32 = 2;
+    /// Default [`Config::duration`] of a timed run.
+    pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+    /// Default [`Config::duration`] in fixed-count mode: the most it may take.
+    pub const DEFAULT_FIXED_COUNT_LIMIT: Duration = Duration::from_secs(600);
+    /// Default [`Config::warmup`].
+    pub const DEFAULT_WARMUP: Duration = Duration::ZERO;
+    /// Default [`Config::timeout`] (wrk's).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Default [`Config::connect_timeout`].
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default [`Config::pipeline`].
+    pub const DEFAULT_PIPELINE: u32 = 1;
+
     /// The defaults (wrk's where wrk has one) for `target`.
     pub fn new(target: Target) -> Self {
         Self {
             target,
-            connections: 10,
-            threads: 2,
-            duration: Duration::from_secs(10),
+            connections: Self::DEFAULT_CONNECTIONS,
+            threads: Self::DEFAULT_THREADS,
+            duration: Self::DEFAULT_DURATION,
             requests_per_connection: None,
-            warmup: Duration::ZERO,
-            timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(10),
+            warmup: Self::DEFAULT_WARMUP,
+            timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             headers: Vec::new(),
-            pipeline: 1,
+            pipeline: Self::DEFAULT_PIPELINE,
             rate: None,
             mode: ConnectionMode::KeepAlive,
             service_time: None,
@@ -197,42 +236,40 @@ pub struct LoadArgs {
     /// Target URL: http://HOST:PORT/PATH?QUERY (port, path and query optional).
     pub url: String,
     /// Concurrent connections (in close mode: concurrent clients).
-    #[arg(short = 'c', long, default_value_t = 10)]
+    #[arg(short = 'c', long, default_value_t = Config::DEFAULT_CONNECTIONS)]
     pub connections: u32,
     /// Worker threads; the connections are split between them (never more
     /// threads than connections).
-    #[arg(short = 't', long, default_value_t = 2)]
+    #[arg(short = 't', long, default_value_t = Config::DEFAULT_THREADS)]
     pub threads: u32,
     /// How long to measure, e.g. 10s, 500ms, 2m (a bare number is seconds).
     /// With --requests: the most the run may take [default there: 10m].
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Load to run first and discard (counters restart at its end), e.g. 2s.
-    #[arg(long, value_parser = parse_duration, default_value = "0s")]
-    pub warmup: Duration,
+    #[arg(long, value_parser = parse_human_duration, default_value_t = Config::DEFAULT_WARMUP.into())]
+    pub warmup: humantime::Duration,
     /// Per request: longest wait for the complete response.
-    #[arg(long, value_parser = parse_duration, default_value = "2s")]
-    pub timeout: Duration,
+    #[arg(long, value_parser = parse_human_duration, default_value_t = Config::DEFAULT_TIMEOUT.into())]
+    pub timeout: humantime::Duration,
     /// Longest wait for a connect. Long on purpose: SYNs dropped by a full
     /// listen queue are retransmitted after ~1 s and 3 s, and such connects
     /// should show as slow requests, not errors.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    pub connect_timeout: Duration,
+    #[arg(long, value_parser = parse_human_duration, default_value_t = Config::DEFAULT_CONNECT_TIMEOUT.into())]
+    pub connect_timeout: humantime::Duration,
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
     /// Requests in flight per connection (keepalive mode only).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Config::DEFAULT_PIPELINE)]
     pub pipeline: u32,
     /// Open loop at this many requests/s in total (as wrk2 -R): latency counts
     /// from each request's intended send time (coordinated-omission
     /// correction). Without it: closed loop, as wrk.
     #[arg(short = 'R', long)]
     pub rate: Option<f64>,
-    /// keepalive: reuse connections; close: a new connection per request
-    /// (connect time counts); http10: HTTP/1.0 requests, which the server
-    /// closes after each response.
-    #[arg(long, value_enum, default_value_t = ConnectionMode::KeepAlive)]
+    /// How connections are used.
+    #[arg(long, value_enum, default_value_t = ConnectionMode::default())]
     pub mode: ConnectionMode,
     /// Fixed-count mode: each connection makes N requests, then the run ends
     /// (C connections × N requests: the seed experiment's "P processes × R
@@ -244,7 +281,7 @@ pub struct LoadArgs {
     #[arg(long, value_parser = parse_duration)]
     pub service_time: Option<Duration>,
     /// Percentiles to list, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "50,75,90,99,99.9,99.99")]
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_PERCENTILES)]
     pub percentiles: Vec<f64>,
     /// Print the report as JSON instead of the table.
     #[arg(long, conflicts_with = "csv")]
@@ -252,8 +289,10 @@ pub struct LoadArgs {
     /// Print the report as one CSV row of the result schema (with header).
     #[arg(long)]
     pub csv: bool,
-    /// Also write the latency distribution to FILE in wrk2's .hgrm format
-    /// (with -R, the uncorrected one goes to FILE's stem + .uncorrected.hgrm).
+    /// Also write the latency distribution of every offered request to FILE
+    /// in wrk2's .hgrm format (footer lines say which part is lower bounds);
+    /// the answered requests alone go to FILE's stem + .answered.hgrm, and
+    /// with -R the uncorrected ones to FILE's stem + .uncorrected.hgrm.
     #[arg(long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 }
@@ -267,13 +306,13 @@ impl TryFrom<&LoadArgs> for Config {
         config.threads = args.threads;
         config.requests_per_connection = args.requests;
         config.duration = args.duration.unwrap_or(if args.requests.is_some() {
-            Duration::from_secs(600)
+            Config::DEFAULT_FIXED_COUNT_LIMIT
         } else {
-            Duration::from_secs(10)
+            Config::DEFAULT_DURATION
         });
-        config.warmup = args.warmup;
-        config.timeout = args.timeout;
-        config.connect_timeout = args.connect_timeout;
+        config.warmup = args.warmup.into();
+        config.timeout = args.timeout.into();
+        config.connect_timeout = args.connect_timeout.into();
         config.headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?;
         config.pipeline = args.pipeline;
         config.rate = args.rate;
@@ -293,6 +332,12 @@ fn parse_header(header: &str) -> Result<(String, String), LoadError> {
             "bad header {header:?}: write it as 'Name: value'"
         ))),
     }
+}
+
+/// [`parse_duration`] for the flags whose default clap prints (a
+/// `humantime::Duration` displays as `2s`).
+fn parse_human_duration(text: &str) -> Result<humantime::Duration, String> {
+    parse_duration(text).map(Into::into)
 }
 
 /// Parses `10s`, `250ms`, `1m30s`, or a bare number of seconds.
@@ -329,6 +374,9 @@ mod tests {
         assert_eq!(config.headers, vec![("X-Test".to_owned(), "a b".to_owned())]);
         assert_eq!(config.rate, None);
         assert_eq!(config.percentiles, DEFAULT_PERCENTILES.to_vec());
+        assert_eq!(config.timeout, Config::DEFAULT_TIMEOUT);
+        assert_eq!(config.connect_timeout, Config::DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(config.pipeline, Config::DEFAULT_PIPELINE);
     }
 
     #[test]

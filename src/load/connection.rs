@@ -18,17 +18,30 @@
 //! Tokens carry a generation next to the connection's index, so that events
 //! for a socket already closed are recognised and ignored.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 
 use super::ErrorKind;
+use super::plan::LoadPlan;
+use super::recorder::Recorder;
 use super::response::{Eof, Feed, MAX_HEAD, ResponseParser};
-use super::worker::Ctx;
+
+/// One worker's mutable state besides its connections.
+#[derive(Debug)]
+pub(crate) struct WorkerState<'a> {
+    pub plan: &'a LoadPlan,
+    pub registry: Registry,
+    pub rec: Recorder,
+    pub timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Connections that made all their requests.
+    pub finished: usize,
+}
 
 /// Bits of a token that hold the connection's index.
 const INDEX_BITS: u32 = 24;
@@ -72,6 +85,8 @@ pub(crate) struct Conn {
     pub(crate) timer: Option<Instant>,
     /// The server closed the last connection: the next connect is a reconnect.
     server_closed: bool,
+    /// Got at least one answer inside the measured window.
+    served: bool,
 }
 
 /// Splits a token into (index, generation tag).
@@ -98,6 +113,7 @@ impl Conn {
             finished: false,
             timer: None,
             server_closed: false,
+            served: false,
         }
     }
 
@@ -112,7 +128,7 @@ impl Conn {
 
     /// Issues whatever is allowed now: connects, sends due requests, or sets
     /// the timer for the next intended send.
-    pub(crate) fn pump(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn pump(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         let plan = ctx.plan;
         if self.finished || now >= plan.end {
             return;
@@ -129,8 +145,7 @@ impl Conn {
             let Some(intended) = self.next_send(ctx, now) else {
                 return;
             };
-            self.in_flight.push_back(Pending { intended, sent: now });
-            self.issued += 1;
+            self.issue(ctx, intended, now);
             self.unwritten = plan.request_len;
             self.connect(ctx, now);
             return;
@@ -147,8 +162,7 @@ impl Conn {
             let Some(intended) = self.next_send(ctx, now) else {
                 break;
             };
-            self.in_flight.push_back(Pending { intended, sent: now });
-            self.issued += 1;
+            self.issue(ctx, intended, now);
             issued += 1;
         }
         if issued > 0 {
@@ -157,9 +171,17 @@ impl Conn {
         }
     }
 
+    /// Puts a request intended at `intended` in flight (its bytes are written
+    /// by the caller) and counts it as offered.
+    fn issue(&mut self, ctx: &mut WorkerState<'_>, intended: Instant, now: Instant) {
+        self.in_flight.push_back(Pending { intended, sent: now });
+        self.issued += 1;
+        ctx.rec.offer(intended);
+    }
+
     /// The intended time of the next request if it is due, else sets the
     /// timer for it and returns `None`.
-    fn next_send(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> Option<Instant> {
+    fn next_send(&mut self, ctx: &mut WorkerState<'_>, now: Instant) -> Option<Instant> {
         let Some(period) = ctx.plan.period else {
             return Some(now);
         };
@@ -172,22 +194,22 @@ impl Conn {
         Some(intended)
     }
 
-    fn set_timer(&mut self, ctx: &mut Ctx<'_>, at: Instant) {
+    fn set_timer(&mut self, ctx: &mut WorkerState<'_>, at: Instant) {
         if self.timer != Some(at) {
             self.timer = Some(at);
-            ctx.timers.push(std::cmp::Reverse((at, self.index)));
+            ctx.timers.push(Reverse((at, self.index)));
         }
     }
 
     /// This connection has made all its requests (fixed-count mode).
-    fn finish(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    fn finish(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         self.close();
         self.finished = true;
         ctx.finished += 1;
         ctx.rec.finished_at = ctx.rec.finished_at.max(Some(now));
     }
 
-    fn connect(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    fn connect(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         ctx.rec.connects += 1;
         if std::mem::take(&mut self.server_closed) {
             ctx.rec.reconnects += 1;
@@ -222,21 +244,75 @@ impl Conn {
 
     /// Counts the requests in flight (at least one) as `kind`, closes, and
     /// retries from the timer.
-    fn fail(&mut self, ctx: &mut Ctx<'_>, kind: ErrorKind, now: Instant) {
+    ///
+    /// A failed keep-alive connect has nothing in flight: it costs the
+    /// request it was for, the next one of the schedule (in closed loop, one
+    /// issued now). That request's turn is used up, so it is not sent again;
+    /// in open loop the retry waits for the next intended time, so that a
+    /// refusing server sees connects at the schedule's rate.
+    fn fail(&mut self, ctx: &mut WorkerState<'_>, kind: ErrorKind, now: Instant) {
+        let mut retry = now;
         if self.in_flight.is_empty() {
-            // A failed keep-alive connect: it costs the request it was for.
+            let intended = match ctx.plan.period {
+                Some(period) => {
+                    let intended = self.next_intended;
+                    self.next_intended += period;
+                    retry = now.max(self.next_intended);
+                    intended
+                }
+                None => now,
+            };
             self.issued += 1;
-            ctx.rec.error(kind, 1);
+            ctx.rec.offer(intended);
+            ctx.rec.fail(kind, intended, now);
         } else {
-            ctx.rec.error(kind, self.in_flight.len() as u64);
-            self.in_flight.clear();
+            for request in self.in_flight.drain(..) {
+                ctx.rec.fail(kind, request.intended, now);
+            }
         }
         self.close();
-        self.set_timer(ctx, now);
+        self.set_timer(ctx, retry);
+    }
+
+    /// The window ended at `end`: hands every request of this connection
+    /// that was offered and is still open to the recorder (written ones as
+    /// unanswered, the rest as unsent), and in open loop the schedule's turns
+    /// that came before `end` and were never issued, as unsent.
+    pub(crate) fn account_end(&self, ctx: &mut WorkerState<'_>, end: Instant) {
+        let plan = ctx.plan;
+        let unwritten = self.unwritten.div_ceil(plan.request_len.max(1));
+        let written = self.in_flight.len().saturating_sub(unwritten);
+        for (index, request) in self.in_flight.iter().enumerate() {
+            ctx.rec.unfinished(request.intended, index < written, end);
+        }
+        let Some(period) = plan.period.filter(|p| !p.is_zero()) else {
+            return;
+        };
+        if self.finished {
+            return;
+        }
+        let mut left = plan.limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.issued));
+        let mut intended = self.next_intended;
+        if intended < plan.measure_start {
+            // Turns inside the warm-up are not offered: skip to the window.
+            let behind = (plan.measure_start - intended).as_secs_f64() / period.as_secs_f64();
+            intended += period.mul_f64(behind.floor());
+        }
+        while intended < end && left > 0 {
+            ctx.rec.offer(intended);
+            ctx.rec.unfinished(intended, false, end);
+            intended += period;
+            left -= 1;
+        }
+    }
+
+    /// Whether this connection got an answer inside the window.
+    pub(crate) fn served(&self) -> bool {
+        self.served
     }
 
     /// Fails the connection if its connect or its oldest request is overdue.
-    pub(crate) fn check_timeout(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn check_timeout(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         if self.stream.is_none() {
             return;
         }
@@ -252,13 +328,13 @@ impl Conn {
     }
 
     /// The timer fired.
-    pub(crate) fn on_timer(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn on_timer(&mut self, ctx: &mut WorkerState<'_>, now: Instant) {
         self.timer = None;
         self.pump(ctx, now);
     }
 
     /// Handles readiness of the socket.
-    pub(crate) fn on_event(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], event: &Event) {
+    pub(crate) fn on_event(&mut self, ctx: &mut WorkerState<'_>, scratch: &mut [u8], event: &Event) {
         let Some(stream) = &self.stream else { return };
         if self.connecting {
             let now = Instant::now();
@@ -291,7 +367,7 @@ impl Conn {
     }
 
     /// Writes issued requests; `false` when the connection failed.
-    fn flush(&mut self, ctx: &mut Ctx<'_>, now: Instant) -> bool {
+    fn flush(&mut self, ctx: &mut WorkerState<'_>, now: Instant) -> bool {
         let plan = ctx.plan;
         let requests = &plan.requests;
         while self.unwritten > 0 {
@@ -317,7 +393,7 @@ impl Conn {
     /// to the parser. A short read means drained, unless the peer closed
     /// (`drain_all`): then read on to the EOF, which no further event would
     /// announce.
-    fn read(&mut self, ctx: &mut Ctx<'_>, scratch: &mut [u8], drain_all: bool) {
+    fn read(&mut self, ctx: &mut WorkerState<'_>, scratch: &mut [u8], drain_all: bool) {
         let mut now = None;
         loop {
             let Some(stream) = &mut self.stream else { return };
@@ -357,7 +433,7 @@ impl Conn {
     }
 
     /// Parses the bytes read; `false` when the socket was closed meanwhile.
-    fn on_bytes(&mut self, ctx: &mut Ctx<'_>, buf: &[u8], now: Instant) -> bool {
+    fn on_bytes(&mut self, ctx: &mut WorkerState<'_>, buf: &[u8], now: Instant) -> bool {
         let mut off = 0;
         while off < buf.len() {
             if self.in_flight.is_empty() {
@@ -391,22 +467,23 @@ impl Conn {
     }
 
     /// A response completed; `false` when that closed the socket.
-    fn complete(&mut self, ctx: &mut Ctx<'_>, status: u16, close: bool, now: Instant) -> bool {
+    fn complete(&mut self, ctx: &mut WorkerState<'_>, status: u16, close: bool, now: Instant) -> bool {
         let Some(request) = self.in_flight.pop_front() else {
             return true;
         };
         if status >= 400 {
-            ctx.rec.error(ErrorKind::BadStatus, 1);
-        } else {
-            ctx.rec.success(now, request.intended, request.sent);
+            ctx.rec.fail(ErrorKind::BadStatus, request.intended, now);
+        } else if ctx.rec.success(now, request.intended, request.sent) {
+            self.served = true;
         }
         if !(close || ctx.plan.mode.connection_per_request()) {
             return true;
         }
         if !self.in_flight.is_empty() {
             // Pipelined requests the server will not answer.
-            ctx.rec.error(ErrorKind::Reset, self.in_flight.len() as u64);
-            self.in_flight.clear();
+            for request in self.in_flight.drain(..) {
+                ctx.rec.fail(ErrorKind::Reset, request.intended, now);
+            }
         }
         self.server_closed = !ctx.plan.mode.connection_per_request();
         self.close();
@@ -415,7 +492,7 @@ impl Conn {
     }
 
     /// The server closed the connection.
-    fn on_eof(&mut self, ctx: &mut Ctx<'_>, partial_line: bool) {
+    fn on_eof(&mut self, ctx: &mut WorkerState<'_>, partial_line: bool) {
         let now = Instant::now();
         match self.parser.eof() {
             Eof::Complete(done) if !partial_line => {

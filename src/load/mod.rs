@@ -20,7 +20,8 @@
 //! | `target` | [`Target`]: `http://host:port/path` parsed and resolved once |
 //! | `request` | the request bytes, rendered once per run so the hot path never allocates |
 //! | `response` | response framing: `Content-Length`, chunked, or delimited by the server's close |
-//! | `connection` | one client connection's state machine (idle → connecting → writing/reading) |
+//! | `plan` | `LoadPlan`: what every worker of a run shares, read-only |
+//! | `connection` | one client connection's state machine (idle → connecting → writing/reading) and the worker state it updates |
 //! | `worker` | one thread: a mio `Poll` over its share of the connections, timers, timeouts |
 //! | `timer` | a `timerfd` that wakes the poll on time for open-loop sends (Linux) |
 //! | `recorder` | what a worker counts: histograms, errors, bytes, the per-second timeline |
@@ -69,6 +70,30 @@
 //! histograms. A response that completes after the end of a timed run is not
 //! counted, like one still in flight.
 //!
+//! # Every offered request, accounted for
+//!
+//! A request is *offered* when its intended send time falls in the measured
+//! window (after the warm-up, before the end or the stop); in closed loop,
+//! when a connection issues it in the window. Each offered request ends in
+//! exactly one bucket: answered (`requests`), failed by kind (`errors`),
+//! `unsent` (never written: due while its connection waited, connected or
+//! retried) or `unanswered` (written, no outcome when the window ended), so
+//! `offered = requests + errors + unsent + unanswered`. Warm-up requests are
+//! not offered, even when answered after the boundary. A failed request is
+//! not re-sent: the failure is its bucket; a failed keep-alive connect costs
+//! the schedule's next request (in open loop the retry then waits for the
+//! following intended time), and in closed loop the next request a
+//! connection issues is a new offered one. An outcome after the window's end
+//! counts as unanswered.
+//!
+//! The headline latency covers every offered request: answered ones at their
+//! latency, the others at a lower bound, their age from the intended send
+//! time when they failed or when the window ended (a second, *censored*
+//! histogram holds those). The value at percentile p is exact when at least
+//! ⌈p·N⌉ answered latencies lie at or below it; otherwise a lower bound may
+//! have decided it and it prints as `≥ 2.00s`. The answered-only
+//! distribution is kept beside it.
+//!
 //! The connect timeout (default 10 s) is deliberately long: when a listen
 //! queue overflows, Linux drops the SYN and the client retransmits it after
 //! about 1 s, then 3 s, 7 s. Those connects succeed late and must show up as
@@ -85,6 +110,7 @@ mod config;
 mod connection;
 mod error;
 mod netstat;
+mod plan;
 mod progress;
 mod recorder;
 mod report;
@@ -99,6 +125,7 @@ pub use config::{Config, ConnectionMode, LoadArgs};
 pub use error::{ErrorCounts, ErrorKind, LoadError};
 pub use netstat::{Netstat, NetstatDelta};
 pub use report::{FixedCount, LatencySummary, Report};
+pub use response::first_response;
 pub use target::Target;
 
 /// Runs the load described by `config` and returns what it measured.

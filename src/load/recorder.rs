@@ -1,4 +1,13 @@
 //! What one worker counts while it runs; merged into the report at the end.
+//!
+//! Every request the recorder is told about has an intended send time. Only
+//! requests intended inside the measured window `[since, until)` are
+//! *offered*; the recorder ignores the outcome of any other (a warm-up
+//! request answered after the boundary, say), so that each offered request
+//! ends in exactly one bucket: answered, failed (by kind), unsent or
+//! unanswered. An outcome that arrives at or after `until` is not an answer
+//! or a failure inside the window: the request was unanswered when the
+//! window ended.
 
 use std::time::{Duration, Instant};
 
@@ -25,22 +34,37 @@ pub(crate) struct Recorder {
     pub corrected: Histogram<u64>,
     /// Open loop only: latency from the actual send time.
     pub uncorrected: Option<Histogram<u64>>,
+    /// Lower bounds of the offered requests that were not answered (failed,
+    /// unsent, unanswered): their age, from the intended send time, when they
+    /// failed or when the window ended.
+    pub censored: Histogram<u64>,
+    /// Requests offered: intended (open loop) or issued (closed loop) inside
+    /// the window. Counted as they are issued, apart from the buckets.
+    pub offered: u64,
     /// Successful responses.
     pub requests: u64,
     /// Bytes read, headers included.
     pub bytes: u64,
     /// Failed requests by kind.
     pub errors: ErrorCounts,
+    /// Offered requests never written: due while their connection waited,
+    /// connected or retried, or still being written when the window ended.
+    pub unsent: u64,
+    /// Offered requests written and neither answered nor failed by the end of
+    /// the window.
+    pub unanswered: u64,
+    /// Connections (client slots) that got at least one answer in the window.
+    pub connections_served: u64,
     /// Connections re-opened after the server closed a keep-alive connection.
     pub reconnects: u64,
     /// Connects started.
     pub connects: u64,
     /// Successful responses per second since `since`.
     pub timeline: Vec<u64>,
-    /// Start of the measurement.
+    /// Start of the measured window (the end of the warm-up).
     pub since: Instant,
-    /// End of the measurement: responses completing later are not counted,
-    /// like those still in flight.
+    /// End of the measured window: a response completing later counts as
+    /// unanswered, like one still in flight.
     pub until: Instant,
     /// When the last connection of this worker finished (fixed-count mode).
     pub finished_at: Option<Instant>,
@@ -55,9 +79,14 @@ impl Recorder {
         Self {
             corrected: new_histogram(),
             uncorrected: open_loop.then(new_histogram),
+            censored: new_histogram(),
+            offered: 0,
             requests: 0,
             bytes: 0,
             errors: ErrorCounts::default(),
+            unsent: 0,
+            unanswered: 0,
+            connections_served: 0,
             reconnects: 0,
             connects: 0,
             timeline: Vec::with_capacity(seconds + 2),
@@ -69,26 +98,39 @@ impl Recorder {
         }
     }
 
-    /// Forgets everything recorded so far: the warm-up ended at `since`.
-    pub(crate) fn restart(&mut self, since: Instant) {
-        self.corrected.reset();
-        if let Some(uncorrected) = &mut self.uncorrected {
-            uncorrected.reset();
-        }
-        self.requests = 0;
+    /// The warm-up ended: forgets the counters that are not per request.
+    /// (Per-request counts never held a warm-up request: they are filtered by
+    /// intended time.)
+    pub(crate) fn restart(&mut self) {
         self.bytes = 0;
-        self.errors = ErrorCounts::default();
         self.reconnects = 0;
         self.connects = 0;
-        self.timeline.clear();
-        self.since = since;
     }
 
-    /// A successful response completed at `now`.
+    /// Whether a request intended at `intended` belongs to the window.
+    fn in_window(&self, intended: Instant) -> bool {
+        intended >= self.since && intended < self.until
+    }
+
+    /// A request intended at `intended` was issued (or, in open loop, its
+    /// turn came and went with a failure): counts it as offered when it
+    /// belongs to the window.
+    pub(crate) fn offer(&mut self, intended: Instant) {
+        if self.in_window(intended) {
+            self.offered += 1;
+        }
+    }
+
+    /// A successful response completed at `now`; `true` when it counted as an
+    /// answer inside the window.
     #[inline]
-    pub(crate) fn success(&mut self, now: Instant, intended: Instant, sent: Instant) {
+    pub(crate) fn success(&mut self, now: Instant, intended: Instant, sent: Instant) -> bool {
+        if !self.in_window(intended) {
+            return false;
+        }
         if now >= self.until {
-            return;
+            self.unfinished(intended, true, self.until);
+            return false;
         }
         self.requests += 1;
         self.corrected
@@ -101,11 +143,36 @@ impl Recorder {
             self.timeline.resize(second + 1, 0);
         }
         self.timeline[second] += 1;
+        true
     }
 
-    /// `n` requests failed with `kind`.
-    pub(crate) fn error(&mut self, kind: ErrorKind, n: u64) {
-        self.errors.add(kind, n);
+    /// The request intended at `intended` failed with `kind` at `now`.
+    pub(crate) fn fail(&mut self, kind: ErrorKind, intended: Instant, now: Instant) {
+        if !self.in_window(intended) {
+            return;
+        }
+        if now >= self.until {
+            return self.unfinished(intended, true, self.until);
+        }
+        self.errors.add(kind, 1);
+        self.censored
+            .saturating_record(micros(now.saturating_duration_since(intended)));
+    }
+
+    /// The window ended at `end` with the request intended at `intended`
+    /// neither answered nor failed: `unanswered` when it was written,
+    /// `unsent` otherwise.
+    pub(crate) fn unfinished(&mut self, intended: Instant, written: bool, end: Instant) {
+        if !self.in_window(intended) || intended >= end {
+            return;
+        }
+        if written {
+            self.unanswered += 1;
+        } else {
+            self.unsent += 1;
+        }
+        self.censored
+            .saturating_record(micros(end.saturating_duration_since(intended)));
     }
 
     /// Adds another worker's measurements to these.
@@ -115,6 +182,11 @@ impl Recorder {
         if let (Some(mine), Some(theirs)) = (&mut self.uncorrected, &other.uncorrected) {
             let _ = mine.add(theirs);
         }
+        let _ = self.censored.add(&other.censored);
+        self.offered += other.offered;
+        self.unsent += other.unsent;
+        self.unanswered += other.unanswered;
+        self.connections_served += other.connections_served;
         self.requests += other.requests;
         self.bytes += other.bytes;
         self.errors.merge(&other.errors);

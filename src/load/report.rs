@@ -10,10 +10,10 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::plan::LoadPlan;
 use super::recorder::Recorder;
-use super::worker::Plan;
 use super::{Config, ConnectionMode, ErrorCounts, ErrorKind, NetstatDelta};
-use crate::results::{Machine, RunRow};
+use crate::results::{Machine, ROW_PERCENTILES, RunRow};
 
 /// Everything one run measured, with the settings that produced it.
 #[derive(Clone, Debug)]
@@ -39,12 +39,24 @@ pub struct Report {
     /// The measured time: the run's duration, or in fixed-count mode the time
     /// from the start to the last connection's last response.
     pub elapsed: Duration,
+    /// Requests offered in the measured window (see the module docs of
+    /// [`load`](crate::load)): `requests + errors.total() + unsent +
+    /// unanswered`.
+    pub offered: u64,
     /// Successful (1xx–3xx) responses.
     pub requests: u64,
     /// Bytes read, headers included.
     pub bytes: u64,
     /// Failed requests by kind.
     pub errors: ErrorCounts,
+    /// Offered requests never written (open loop: due while their connection
+    /// waited or connected).
+    pub unsent: u64,
+    /// Offered requests written, neither answered nor failed when the window
+    /// ended.
+    pub unanswered: u64,
+    /// Connections (client slots) that got at least one answer in the window.
+    pub connections_served: u64,
     /// Connections re-opened after the server closed a keep-alive connection.
     pub reconnects: u64,
     /// Connects started (one per request in the connection-per-request modes).
@@ -55,6 +67,10 @@ pub struct Report {
     /// Open loop only: the same responses from their actual send times
     /// (uncorrected), as wrk2 `-U` shows.
     pub uncorrected: Option<Histogram<u64>>,
+    /// Lower bounds for the offered requests that got no answer (failed,
+    /// unsent, unanswered): their age from the intended send time when they
+    /// failed or when the window ended, µs.
+    pub censored: Histogram<u64>,
     /// Successful responses in each second of the measurement.
     pub timeline: Vec<u64>,
     /// Host-wide TcpExt counter deltas (Linux).
@@ -136,15 +152,86 @@ impl LatencySummary {
                 .collect(),
         }
     }
+}
 
-    /// The value at `percentile` (any, not only the listed ones).
-    pub fn at(histogram: &Histogram<u64>, percentile: f64) -> u64 {
-        histogram.value_at_percentile(percentile)
+/// Latency over every offered request: answered ones at their latency, the
+/// others at a lower bound (see [`LatencyAll::of`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencyAll {
+    /// The summary of answered latencies and lower bounds together. `mean_us`
+    /// is a lower bound whenever `censored_share` > 0.
+    #[serde(flatten)]
+    pub summary: LatencySummary,
+    /// The share of the values that are lower bounds (0 to 1).
+    pub censored_share: f64,
+    /// The listed percentiles (in percent) whose value may have been decided
+    /// by a lower bound: read them as "at least".
+    pub lower_bound_percentiles: Vec<f64>,
+    /// Whether `max_us` is a lower bound.
+    pub max_is_lower_bound: bool,
+}
+
+impl LatencyAll {
+    /// Summarises the answered latencies `answered` and the lower bounds
+    /// `censored` at `percentiles`.
+    ///
+    /// The value at percentile p of both together is exact when at least
+    /// rank(p) = ⌈p·N⌉ answered values are at or below it: then the true
+    /// rank-p value is at most that value, and no lower bound can move it
+    /// (each true latency is at least its bound). Otherwise a censored value
+    /// sits at or below rank p, and the value is only a lower bound.
+    pub fn of(answered: &Histogram<u64>, censored: &Histogram<u64>, percentiles: &[f64]) -> Self {
+        let mut all = answered.clone();
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = all.add(censored);
+        let summary = LatencySummary::of(&all, percentiles);
+        let total = all.len();
+        let lower_bound_percentiles = percentiles
+            .iter()
+            .copied()
+            .filter(|&p| is_lower_bound(answered, censored, all.value_at_percentile(p), rank(p, total)))
+            .collect();
+        Self {
+            censored_share: if total == 0 {
+                0.0
+            } else {
+                censored.len() as f64 / total as f64
+            },
+            lower_bound_percentiles,
+            // Any lower bound may hide a value above every other one.
+            max_is_lower_bound: !censored.is_empty(),
+            summary,
+        }
+    }
+
+    /// The value at `percentile` and whether it is a lower bound.
+    pub fn at(&self, percentile: f64) -> Option<(u64, bool)> {
+        let (_, value) = self.summary.percentiles.iter().find(|(p, _)| *p == percentile)?;
+        Some((*value, self.lower_bound_percentiles.contains(&percentile)))
     }
 }
 
+/// ⌈p·N⌉, at least 1: the rank of percentile `p` (in percent) of `total`.
+fn rank(percentile: f64, total: u64) -> u64 {
+    ((percentile / 100.0 * total as f64).ceil() as u64).clamp(1, total.max(1))
+}
+
+/// Whether `value`, found at `rank`, may be a lower bound: fewer than `rank`
+/// answered values lie at or below it.
+fn is_lower_bound(answered: &Histogram<u64>, censored: &Histogram<u64>, value: u64, rank: u64) -> bool {
+    if censored.is_empty() {
+        return false;
+    }
+    let exact_at_or_below = if answered.is_empty() {
+        0
+    } else {
+        answered.count_between(0, value)
+    };
+    exact_at_or_below < rank
+}
+
 impl Report {
-    pub(crate) fn new(config: &Config, plan: &Plan, rec: Recorder, netstat: Option<NetstatDelta>) -> Self {
+    pub(crate) fn new(config: &Config, plan: &LoadPlan, rec: Recorder, netstat: Option<NetstatDelta>) -> Self {
         let fixed_count = config.requests_per_connection.map(|per_connection| {
             let last = rec.finished_at.unwrap_or(rec.stopped_at);
             FixedCount::new(
@@ -170,13 +257,18 @@ impl Report {
             pipeline: config.pipeline,
             warmup: config.warmup,
             elapsed,
+            offered: rec.offered,
             requests: rec.requests,
             bytes: rec.bytes,
             errors: rec.errors,
+            unsent: rec.unsent,
+            unanswered: rec.unanswered,
+            connections_served: rec.connections_served,
             reconnects: rec.reconnects,
             connects: rec.connects,
             latency: rec.corrected,
             uncorrected: rec.uncorrected,
+            censored: rec.censored,
             timeline: rec.timeline,
             netstat,
             fixed_count,
@@ -211,6 +303,21 @@ impl Report {
         LatencySummary::of(&self.latency, &self.percentiles)
     }
 
+    /// Latency over every offered request, lower bounds included: the
+    /// headline.
+    pub fn latency_all(&self) -> LatencyAll {
+        LatencyAll::of(&self.latency, &self.censored, &self.percentiles)
+    }
+
+    /// Offered requests that were answered, 0 to 1 (1 when none was offered).
+    pub fn answered_share(&self) -> f64 {
+        if self.offered == 0 {
+            1.0
+        } else {
+            self.requests as f64 / self.offered as f64
+        }
+    }
+
     /// The uncorrected latency summary (open loop only).
     pub fn uncorrected_summary(&self) -> Option<LatencySummary> {
         self.uncorrected
@@ -232,13 +339,18 @@ impl Report {
             pipeline: u32,
             warmup_s: f64,
             elapsed_s: f64,
+            offered: u64,
             requests: u64,
             bytes: u64,
             requests_per_s: f64,
             errors: ErrorCounts,
             errors_total: u64,
+            unsent: u64,
+            unanswered: u64,
+            connections_served: u64,
             reconnects: u64,
             connects: u64,
+            latency_all_us: LatencyAll,
             latency_us: LatencySummary,
             uncorrected_latency_us: Option<LatencySummary>,
             timeline: &'a [u64],
@@ -265,13 +377,18 @@ impl Report {
             pipeline: self.pipeline,
             warmup_s: self.warmup.as_secs_f64(),
             elapsed_s: self.elapsed.as_secs_f64(),
+            offered: self.offered,
             requests: self.requests,
             bytes: self.bytes,
             requests_per_s: self.rps(),
             errors: self.errors,
             errors_total: self.errors.total(),
+            unsent: self.unsent,
+            unanswered: self.unanswered,
+            connections_served: self.connections_served,
             reconnects: self.reconnects,
             connects: self.connects,
+            latency_all_us: self.latency_all(),
             latency_us: self.latency_summary(),
             uncorrected_latency_us: self.uncorrected_summary(),
             timeline: &self.timeline,
@@ -292,40 +409,50 @@ impl Report {
     /// server-side ones (strategy, scope, RSS, …) are left for the caller.
     pub fn to_row(&self, machine: &Machine) -> RunRow {
         let mut row = RunRow {
-            timestamp: self.started.clone(),
             load_tool: "dispatchlab".into(),
             scenario: "custom".into(),
             strategy: "external".into(),
-            workload: self.path.clone(),
-            connection_mode: self.mode.name().into(),
-            connections: self.connections,
-            load_threads: self.threads,
-            pipeline: self.pipeline,
-            target_rate: self.rate,
-            requests_per_connection: self.fixed_count.map(|f| f.requests_per_connection),
-            duration_s: self.elapsed.as_secs_f64(),
-            requests: self.requests,
-            bytes: self.bytes,
-            errors_connect_refused: self.errors.connect_refused,
-            errors_connect_timeout: self.errors.connect_timeout,
-            errors_reset: self.errors.reset,
-            errors_read_timeout: self.errors.read_timeout,
-            errors_bad_status: self.errors.bad_status,
-            errors_protocol: self.errors.protocol,
-            errors_total: self.errors.total(),
-            reconnects: self.reconnects,
-            rps: self.rps(),
-            listen_overflows: self.netstat.map(|n| n.listen_overflows),
-            listen_drops: self.netstat.map(|n| n.listen_drops),
-            syn_retransmits: self.netstat.map(|n| n.syn_retransmits),
-            service_time_ms: self.fixed_count.and_then(|f| f.service_time).map(ms),
-            theoretical_min_ms: self.fixed_count.and_then(|f| f.theoretical_min).map(ms),
-            amplification: self.fixed_count.and_then(|f| f.amplification),
             outcome: if self.interrupted { "interrupted" } else { "ok" }.into(),
-            errors_other: self.errors.other,
             load_cpus: pinned_cpus(),
             ..RunRow::default()
         };
+        self.fill_row(&mut row);
+        machine.stamp(&mut row);
+        row
+    }
+
+    /// Fills the columns this report measured into `row` and leaves the
+    /// others (who ran, on which server, the outcome) as the caller set them.
+    pub fn fill_row(&self, row: &mut RunRow) {
+        row.timestamp.clone_from(&self.started);
+        row.workload.clone_from(&self.path);
+        row.connection_mode = self.mode.name().into();
+        row.connections = self.connections;
+        row.load_threads = self.threads;
+        row.pipeline = self.pipeline;
+        row.target_rate = self.rate;
+        row.requests_per_connection = self.fixed_count.map(|f| f.requests_per_connection);
+        row.duration_s = self.elapsed.as_secs_f64();
+        row.requests = self.requests;
+        row.bytes = self.bytes;
+        row.errors_connect_refused = self.errors.connect_refused;
+        row.errors_connect_timeout = self.errors.connect_timeout;
+        row.errors_reset = self.errors.reset;
+        row.errors_read_timeout = self.errors.read_timeout;
+        row.errors_bad_status = self.errors.bad_status;
+        row.errors_protocol = self.errors.protocol;
+        row.errors_other = self.errors.other;
+        row.errors_total = self.errors.total();
+        row.reconnects = self.reconnects;
+        row.rps = self.rps();
+        row.listen_overflows = self.netstat.map(|n| n.listen_overflows);
+        row.listen_drops = self.netstat.map(|n| n.listen_drops);
+        row.syn_retransmits = self.netstat.map(|n| n.syn_retransmits);
+        if let Some(service) = self.fixed_count.and_then(|f| f.service_time) {
+            row.service_time_ms = Some(ms(service));
+        }
+        row.theoretical_min_ms = self.fixed_count.and_then(|f| f.theoretical_min).map(ms);
+        row.amplification = self.fixed_count.and_then(|f| f.amplification);
         if !self.latency.is_empty() {
             let h = &self.latency;
             row.latency_mean_us = Some(h.mean());
@@ -336,19 +463,78 @@ impl Report {
             row.latency_p999_us = Some(h.value_at_percentile(99.9) as f64);
             row.latency_max_us = Some(h.max() as f64);
         }
-        machine.stamp(&mut row);
-        row
+        self.fill_accounting(row);
     }
 
-    /// Writes the (corrected) latency distribution in wrk2's `.hgrm` format,
-    /// values in ms, which HdrHistogram's plotter reads.
-    pub fn write_hgrm<W: Write>(&self, out: W) -> io::Result<()> {
-        write_hgrm(&self.latency, out)
+    /// The columns of every offered request: the buckets and the all-offered
+    /// latencies.
+    fn fill_accounting(&self, row: &mut RunRow) {
+        row.offered = Some(self.offered);
+        row.unsent = Some(self.unsent);
+        row.unanswered = Some(self.unanswered);
+        row.connections_served = Some(self.connections_served);
+        if self.latency.is_empty() && self.censored.is_empty() {
+            return;
+        }
+        let percentiles: Vec<f64> = ROW_PERCENTILES.iter().map(|(p, _)| *p).collect();
+        let all = LatencyAll::of(&self.latency, &self.censored, &percentiles);
+        let value = |p: f64| all.at(p).map(|(v, _)| v as f64);
+        row.latency_all_censored_share = Some(all.censored_share);
+        row.latency_all_p50_us = value(50.0);
+        row.latency_all_p90_us = value(90.0);
+        row.latency_all_p99_us = value(99.0);
+        row.latency_all_p999_us = value(99.9);
+        row.latency_all_max_us = Some(all.summary.max_us as f64);
+        let mut bounds: Vec<&str> = ROW_PERCENTILES
+            .iter()
+            .filter(|(p, _)| all.lower_bound_percentiles.contains(p))
+            .map(|(_, name)| *name)
+            .collect();
+        if all.max_is_lower_bound {
+            bounds.push("max");
+        }
+        row.latency_all_lower_bounds = bounds.join(" ");
+    }
+
+    /// Writes the latency distribution over every offered request (answered
+    /// ones at their corrected latency, the others at a lower bound) in
+    /// wrk2's `.hgrm` format, values in ms, which HdrHistogram's plotter
+    /// reads. Two footer lines say which part is censored:
+    /// `#[Censored = …]` (how many values are lower bounds) and
+    /// `#[Lower bounds from percentile = q]`: the first listed quantile whose
+    /// value may be a lower bound (`none` when every value is exact).
+    pub fn write_hgrm<W: Write>(&self, mut out: W) -> io::Result<()> {
+        let mut all = self.latency.clone();
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = all.add(&self.censored);
+        write_distribution(&all, &mut out)?;
+        writeln!(
+            out,
+            "#[Censored = {:12}, Offered        = {:12}]",
+            self.censored.len(),
+            all.len()
+        )?;
+        match first_lower_bound(&self.latency, &self.censored, &all) {
+            Some(quantile) => writeln!(out, "#[Lower bounds from percentile = {quantile:2.12}]")?,
+            None => writeln!(out, "#[Lower bounds from percentile = none]")?,
+        }
+        out.flush()
+    }
+
+    /// The answered requests only (corrected in open loop), in the same
+    /// format without the censored lines.
+    pub fn write_answered_hgrm<W: Write>(&self, mut out: W) -> io::Result<()> {
+        write_distribution(&self.latency, &mut out)?;
+        out.flush()
     }
 
     /// The same for the uncorrected histogram (open loop only).
     pub fn write_uncorrected_hgrm<W: Write>(&self, out: W) -> Option<io::Result<()>> {
-        self.uncorrected.as_ref().map(|h| write_hgrm(h, out))
+        self.uncorrected.as_ref().map(|h| {
+            let mut out = out;
+            write_distribution(h, &mut out)?;
+            out.flush()
+        })
     }
 }
 
@@ -383,9 +569,23 @@ fn ms(duration: Duration) -> f64 {
 /// to a power of two.
 const SUB_BUCKETS: u32 = 2048;
 
+/// The quantile steps [`write_distribution`] lists.
+const TICKS_PER_HALF: u32 = 5;
+
+/// The first quantile step of `all` whose value may be a lower bound.
+fn first_lower_bound(answered: &Histogram<u64>, censored: &Histogram<u64>, all: &Histogram<u64>) -> Option<f64> {
+    if censored.is_empty() {
+        return None;
+    }
+    all.iter_quantiles(TICKS_PER_HALF)
+        .map(|step| (step.quantile_iterated_to(), step.value_iterated_to()))
+        .find(|&(quantile, value)| is_lower_bound(answered, censored, value, rank(quantile * 100.0, all.len())))
+        .map(|(quantile, _)| quantile)
+}
+
 /// HdrHistogram's `outputPercentileDistribution`, 5 ticks per half distance,
-/// µs scaled to ms (what wrk2 prints).
-fn write_hgrm<W: Write>(histogram: &Histogram<u64>, mut out: W) -> io::Result<()> {
+/// µs scaled to ms (what wrk2 prints), without flushing.
+fn write_distribution<W: Write>(histogram: &Histogram<u64>, out: &mut W) -> io::Result<()> {
     writeln!(
         out,
         "{:>12} {:>14} {:>10} {:>14}\n",
@@ -393,7 +593,7 @@ fn write_hgrm<W: Write>(histogram: &Histogram<u64>, mut out: W) -> io::Result<()
     )?;
     let mut total = 0_u64;
     if !histogram.is_empty() {
-        for step in histogram.iter_quantiles(5) {
+        for step in histogram.iter_quantiles(TICKS_PER_HALF) {
             total += step.count_since_last_iteration();
             let value = step.value_iterated_to() as f64 / 1000.0;
             let quantile = step.quantile_iterated_to();
@@ -425,8 +625,7 @@ fn write_hgrm<W: Write>(histogram: &Histogram<u64>, mut out: W) -> io::Result<()
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         histogram.buckets(),
         SUB_BUCKETS
-    )?;
-    out.flush()
+    )
 }
 
 /// µs as wrk prints them: `812.00us`, `1.23ms`, `2.50s`.
@@ -441,6 +640,25 @@ impl fmt::Display for Micros {
             write!(f, "{:.2}ms", us / 1e3)
         } else {
             write!(f, "{:.2}s", us / 1e6)
+        }
+    }
+}
+
+/// A value that may be a lower bound: `≥ 2.00s`, or plainly `812.00us`.
+pub struct AtLeast {
+    /// The value, µs.
+    pub us: f64,
+    /// Whether it is a lower bound.
+    pub lower_bound: bool,
+}
+
+impl fmt::Display for AtLeast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = Micros(self.us).to_string();
+        if self.lower_bound {
+            f.pad(&format!("≥ {value}"))
+        } else {
+            f.pad(&value)
         }
     }
 }
@@ -461,6 +679,45 @@ impl fmt::Display for Bytes {
     }
 }
 
+impl Report {
+    /// The headline: latency over every offered request.
+    fn fmt_latency_all(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all = self.latency_all();
+        writeln!(
+            f,
+            "  Latency of every offered request ({:.1}% not answered, counted at a lower bound: their age)",
+            all.censored_share * 100.0
+        )?;
+        let censored = all.censored_share > 0.0;
+        writeln!(
+            f,
+            "    mean {}  max {}  ({} offered)",
+            AtLeast {
+                us: all.summary.mean_us,
+                lower_bound: censored
+            },
+            AtLeast {
+                us: all.summary.max_us as f64,
+                lower_bound: all.max_is_lower_bound
+            },
+            all.summary.count
+        )?;
+        for &(p, v) in &all.summary.percentiles {
+            let lower_bound = all.lower_bound_percentiles.contains(&p);
+            writeln!(
+                f,
+                "    {:>8}  {:>10}",
+                format!("{p:.3}%"),
+                AtLeast {
+                    us: v as f64,
+                    lower_bound
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Report {
     /// The human table, in wrk's layout.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -478,12 +735,13 @@ impl fmt::Display for Report {
         if self.interrupted {
             writeln!(f, "  stopped early (interrupted)")?;
         }
+        self.fmt_latency_all(f)?;
         let summary = self.latency_summary();
         let uncorrected = self.uncorrected_summary();
         let title = if uncorrected.is_some() {
-            "Latency (corrected for coordinated omission)"
+            "Latency of answered requests (corrected for coordinated omission)"
         } else {
-            "Latency"
+            "Latency of answered requests"
         };
         writeln!(f, "  {title}")?;
         writeln!(
@@ -526,6 +784,17 @@ impl fmt::Display for Report {
             self.requests,
             seconds,
             Bytes(self.bytes as f64)
+        )?;
+        writeln!(
+            f,
+            "  Offered {}: {} answered, {} failed, {} unsent, {} unanswered; connections served {}/{}",
+            self.offered,
+            self.requests,
+            self.errors.total(),
+            self.unsent,
+            self.unanswered,
+            self.connections_served,
+            self.connections
         )?;
         let total = self.errors.total();
         if total > 0 {
@@ -597,6 +866,33 @@ mod tests {
     use crate::load::recorder::new_histogram;
 
     #[test]
+    fn a_percentile_is_a_lower_bound_only_where_a_censored_value_may_decide_it() {
+        let (mut answered, mut censored) = (new_histogram(), new_histogram());
+        answered.record_n(1_000, 90).expect("in range");
+        censored.record_n(2_000_000, 10).expect("in range");
+        let all = LatencyAll::of(&answered, &censored, &[50.0, 90.0, 99.0]);
+        assert_eq!(all.censored_share, 0.1);
+        assert!(matches!(all.at(50.0), Some((_, false))), "{all:?}");
+        assert!(matches!(all.at(90.0), Some((_, false))), "rank 90 is answered: {all:?}");
+        assert!(matches!(all.at(99.0), Some((_, true))), "{all:?}");
+        assert!(all.max_is_lower_bound);
+
+        // Small lower bounds: below rank 90 they decide, and above it too (a
+        // true latency may exceed every answer); rank 50 has 90 answers at
+        // or below it, so no bound can move it.
+        let mut early = new_histogram();
+        early.record_n(100, 10).expect("in range");
+        let all = LatencyAll::of(&answered, &early, &[5.0, 50.0, 99.0]);
+        assert!(matches!(all.at(5.0), Some((_, true))), "{all:?}");
+        assert!(matches!(all.at(50.0), Some((_, false))), "{all:?}");
+        assert!(matches!(all.at(99.0), Some((_, true))), "{all:?}");
+        assert!(all.max_is_lower_bound, "a bound may hide a larger latency");
+
+        let all = LatencyAll::of(&answered, &new_histogram(), &[50.0, 99.0]);
+        assert!(all.lower_bound_percentiles.is_empty() && !all.max_is_lower_bound);
+    }
+
+    #[test]
     fn fixed_count_arithmetic_matches_the_seed_experiment() {
         // 1 process x 160 repeats of a 40 ms handler took 6742 ms: 1.053x.
         let fixed = FixedCount::new(160, 1, Duration::from_millis(6742), Some(Duration::from_millis(40)));
@@ -614,7 +910,7 @@ mod tests {
             h.record(us * 10).unwrap();
         }
         let mut out = Vec::new();
-        write_hgrm(&h, &mut out).unwrap();
+        write_distribution(&h, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(

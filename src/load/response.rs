@@ -285,6 +285,21 @@ fn has_bare_lf_in_first_line(bytes: &[u8]) -> bool {
         .is_some_and(|lf| lf == 0 || bytes[lf - 1] != b'\r')
 }
 
+/// The first complete response at the start of `bytes`, framed by the load
+/// generator's own parser (RFC 9112 §6.3: bodiless statuses, chunked,
+/// `Content-Length`; interim 1xx heads skipped), for clients
+/// that hold whole responses in a buffer (tests, benches): its length in
+/// bytes (interim 1xx heads included) and its final status. `None` while it
+/// is incomplete, and for a close-delimited body (which only the end of the
+/// stream completes); an error for a response the parser rejects.
+pub fn first_response(bytes: &[u8]) -> std::io::Result<Option<(usize, u16)>> {
+    match ResponseParser::default().feed(bytes) {
+        Ok(Feed::Complete(len, done)) => Ok(Some((len, done.status))),
+        Ok(Feed::Partial(_)) => Ok(None),
+        Err(ProtocolError(what)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

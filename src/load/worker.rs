@@ -21,57 +21,20 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll, Registry};
+use mio::{Events, Poll};
 
-use super::connection::{Conn, MAX_PER_WORKER, split_token};
+use super::connection::{Conn, MAX_PER_WORKER, WorkerState, split_token};
 use super::netstat::Netstat;
+use super::plan::LoadPlan;
 use super::progress::Progress;
 use super::recorder::Recorder;
 use super::report::Report;
 use super::response::MAX_HEAD;
 use super::timer::{TIMER_TOKEN, Wakeup};
-use super::{Config, ConnectionMode, LoadError, request};
-
-/// What every worker of a run shares, read-only.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub addr: SocketAddr,
-    pub mode: ConnectionMode,
-    /// Requests in flight per connection.
-    pub depth: usize,
-    pub request_len: usize,
-    /// `depth` copies of the request.
-    pub requests: Vec<u8>,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    /// Open loop: time between two requests of one connection.
-    pub period: Option<Duration>,
-    /// Open loop: total rate, for staggering the connections.
-    pub rate: Option<f64>,
-    /// Fixed-count mode: requests per connection.
-    pub limit: Option<u64>,
-    pub start: Instant,
-    pub measure_start: Instant,
-    pub end: Instant,
-    /// Ends the run early when set.
-    pub stop: Option<Arc<AtomicBool>>,
-}
-
-/// One worker's mutable state besides its connections.
-#[derive(Debug)]
-pub(crate) struct Ctx<'a> {
-    pub plan: &'a Plan,
-    pub registry: Registry,
-    pub rec: Recorder,
-    pub timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Connections that made all their requests.
-    pub finished: usize,
-}
+use super::{Config, LoadError, request};
 
 /// Counters a worker publishes for the progress line.
 #[derive(Debug, Default)]
@@ -98,7 +61,7 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
     let depth = config.pipeline as usize;
     let start = Instant::now();
     let measure_start = start + config.warmup;
-    let plan = Plan {
+    let plan = LoadPlan {
         addr: config.target.addr,
         mode: config.mode,
         depth,
@@ -174,7 +137,7 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
 /// The calling thread's part while the workers run: the netstat snapshot at
 /// the warm-up boundary and the progress line.
 fn supervise(
-    plan: &Plan,
+    plan: &LoadPlan,
     live: &[Live],
     netstat_before: &mut Option<Option<Netstat>>,
     mut progress: Option<&mut Progress>,
@@ -199,7 +162,7 @@ fn supervise(
 }
 
 /// One worker: connections `first .. first + count` of the run.
-fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Result<Recorder> {
+fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::Result<Recorder> {
     let mut poll = Poll::new()?;
     let registry = poll.registry().try_clone()?;
     let mut events = Events::with_capacity(1024);
@@ -210,10 +173,10 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
     let mut scratch = vec![0_u8; SCRATCH];
     let mut warming = plan.measure_start > plan.start;
     let seconds = (plan.end - plan.measure_start).as_secs() as usize;
-    let mut ctx = Ctx {
+    let mut ctx = WorkerState {
         plan,
         registry,
-        rec: Recorder::new(plan.period.is_some(), plan.start, plan.end, seconds.min(86_400)),
+        rec: Recorder::new(plan.period.is_some(), plan.measure_start, plan.end, seconds.min(86_400)),
         timers: BinaryHeap::with_capacity(count * 2 + 16),
         finished: 0,
     };
@@ -237,7 +200,7 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
     loop {
         let now = Instant::now();
         if warming && now >= plan.measure_start {
-            ctx.rec.restart(plan.measure_start);
+            ctx.rec.restart();
             warming = false;
         }
         let stopped = plan.stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed));
@@ -294,7 +257,12 @@ fn run_worker(plan: &Plan, first: usize, count: usize, live: &Live) -> io::Resul
         live.requests.store(ctx.rec.requests, Ordering::Relaxed);
         live.errors.store(ctx.rec.errors.total(), Ordering::Relaxed);
     }
-    ctx.rec.stopped_at = Instant::now().min(plan.end);
+    let end = Instant::now().min(plan.end);
+    for conn in &conns {
+        conn.account_end(&mut ctx, end);
+    }
+    ctx.rec.stopped_at = end;
     ctx.rec.finished_connections = ctx.finished as u64;
+    ctx.rec.connections_served = conns.iter().filter(|conn| conn.served()).count() as u64;
     Ok(ctx.rec)
 }

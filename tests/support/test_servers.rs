@@ -29,6 +29,10 @@ pub enum Behaviour {
     /// As `ContentLength`, but the `nth` request answered (1-based, over the
     /// whole server) waits one second first.
     StallOnce { nth: u64 },
+    /// As `ContentLength` for the first `answers` requests (over the whole
+    /// server), then reads every later request and never answers it; the
+    /// connection stays open until the client closes it.
+    AnswerThenStall { answers: u64 },
     /// Accepts and closes at once, reading nothing.
     CloseAfterAccept,
     /// Never accepts (listen backlog 0): the first connection waits in the
@@ -178,6 +182,11 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, counters: &Counters) {
                 _ => http10,
             };
             buf.drain(..len);
+            if let Behaviour::AnswerThenStall { answers } = behaviour
+                && counters.answered.load(Ordering::Acquire) >= answers
+            {
+                continue;
+            }
             let (status, body) = route(&path);
             if path == "/bye" {
                 close = true;
