@@ -75,20 +75,9 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         Err(err) => return failed(row, format!("cannot pass servers.log to the server: {err}")),
     };
     let started = match cell.server.kind {
-        ServerKind::Dispatchlab { strategy, scope } => ServerProcess::start_dispatchlab(
+        ServerKind::Dispatchlab(target) => ServerProcess::start_dispatchlab(
             &ctx.exe,
-            strategy.into(),
-            Some(scope),
-            &cell.server,
-            ctx.server_cpus.as_ref(),
-            stderr,
-        ),
-        #[cfg(feature = "tokio")]
-        ServerKind::Tokio => ServerProcess::start_dispatchlab(
-            &ctx.exe,
-            crate::server::Engine::Tokio,
-            None,
-            &cell.server,
+            &cell.server.serve_args(target),
             ctx.server_cpus.as_ref(),
             stderr,
         ),
@@ -231,11 +220,10 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     row.strategy = cell.server.kind.strategy_name().into();
     row.scope = cell.server.kind.scope_name().into();
     row.workers = cell.server.workers;
+    // What the server was told; empty when it was left to its default.
     row.io_threads = match cell.server.kind {
-        ServerKind::Dispatchlab { .. } => Some(cell.server.io_threads.unwrap_or(1)),
-        #[cfg(feature = "tokio")]
-        ServerKind::Tokio => None,
-        ServerKind::Reference(_) => None,
+        ServerKind::Dispatchlab(target) if target.strategy().is_some() => cell.server.io_threads,
+        ServerKind::Dispatchlab(_) | ServerKind::Reference(_) => None,
     };
     row.backlog = Some(cell.server.backlog);
     row.server_cpus = ctx.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default();

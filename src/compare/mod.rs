@@ -69,7 +69,7 @@ use crate::results::{self, Machine};
 use crate::server::{Engine, Scope};
 
 pub use child::{ChildError, ServerProcess};
-pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
+pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
 pub use progress::format_duration;

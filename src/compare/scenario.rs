@@ -16,9 +16,9 @@ use clap::ValueEnum;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
-use crate::server::Scope;
+use crate::server::{Scope, Target};
 
-use super::matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
+use super::matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 use super::reference::Reference;
 
 /// A named experiment.
@@ -104,19 +104,14 @@ impl PlanOptions {
         if self.quick { quick } else { full }.to_vec()
     }
 
-    fn pairs(&self) -> Vec<(Strategy, Scope)> {
-        server_pairs(&self.strategies, &self.scopes)
+    fn pairs(&self) -> Vec<Target> {
+        Target::pairs(&self.strategies, &self.scopes)
     }
 
     /// The tokio server with `workers`, if it is compiled in and asked for.
     fn tokio(&self, workers: Option<u32>, backlog: u32) -> Option<ServerSpec> {
-        let kind = ServerKind::tokio().filter(|_| self.tokio)?;
-        Some(ServerSpec {
-            kind,
-            workers,
-            backlog,
-            io_threads: None,
-        })
+        let target = Target::tokio().filter(|_| self.tokio)?;
+        Some(dispatchlab(target, workers, backlog))
     }
 }
 
@@ -262,9 +257,9 @@ impl Scenario {
     }
 }
 
-fn dispatchlab(strategy: Strategy, scope: Scope, workers: Option<u32>, backlog: u32) -> ServerSpec {
+fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec {
     ServerSpec {
-        kind: ServerKind::Dispatchlab { strategy, scope },
+        kind: ServerKind::Dispatchlab(target),
         workers,
         backlog,
         io_threads: None,
@@ -292,10 +287,10 @@ fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
     options
         .pairs()
         .into_iter()
-        .map(|(strategy, scope)| {
+        .map(|target| {
             cell(
                 group.clone(),
-                dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG),
+                dispatchlab(target, Some(4), DEFAULT_BACKLOG),
                 load.clone(),
             )
         })
@@ -324,8 +319,12 @@ fn backlog(options: &PlanOptions) -> Vec<Cell> {
     let mut cells = Vec::new();
     for backlog in [5, 1024] {
         for &(strategy, scope, workers) in &servers {
-            let server = dispatchlab(strategy, scope, workers, backlog);
-            let mut group = format!("{strategy}/{scope}");
+            let target = Target {
+                engine: strategy.into(),
+                scope,
+            };
+            let server = dispatchlab(target, workers, backlog);
+            let mut group = target.to_string();
             if let Some(workers) = workers {
                 group.push_str(&format!(" w={workers}"));
             }
@@ -360,7 +359,7 @@ fn io_bound(options: &PlanOptions) -> Vec<Cell> {
         let servers = options
             .pairs()
             .into_iter()
-            .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG))
+            .map(|target| dispatchlab(target, Some(4), DEFAULT_BACKLOG))
             .chain(options.tokio(Some(4), DEFAULT_BACKLOG));
         for server in servers {
             let mut cell = cell(group.clone(), server, load.clone());
@@ -383,10 +382,10 @@ fn cpu_bound(options: &PlanOptions) -> Vec<Cell> {
             options.warmup(ms(500), ms(200)),
         );
         let group = format!("/spin?us=100 {}", load.label());
-        for (strategy, scope) in options.pairs() {
+        for target in options.pairs() {
             let mut cell = cell(
                 group.clone(),
-                dispatchlab(strategy, scope, Some(workers), DEFAULT_BACKLOG),
+                dispatchlab(target, Some(workers), DEFAULT_BACKLOG),
                 load.clone(),
             );
             // 100 µs of CPU per request: 10,000 req/s per core, at most one
@@ -420,7 +419,7 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
     options
         .pairs()
         .into_iter()
-        .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), 4096))
+        .map(|target| dispatchlab(target, Some(4), 4096))
         .chain(options.tokio(Some(4), 4096))
         .map(|server| cell(group.clone(), server, load.clone()))
         .collect()
@@ -442,7 +441,7 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
             let servers = options
                 .pairs()
                 .into_iter()
-                .map(|(strategy, scope)| dispatchlab(strategy, scope, None, DEFAULT_BACKLOG))
+                .map(|target| dispatchlab(target, None, DEFAULT_BACKLOG))
                 .chain(options.tokio(None, DEFAULT_BACKLOG));
             for server in servers {
                 cells.push(cell(group.clone(), server, load.clone()));
@@ -474,7 +473,7 @@ mod tests {
     }
 
     fn pairs() -> usize {
-        server_pairs(Strategy::ALL, &Scope::ALL).len()
+        Target::pairs(Strategy::ALL, &Scope::ALL).len()
     }
 
     /// The tokio row, where compiled in.

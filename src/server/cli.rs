@@ -16,7 +16,7 @@ use crate::rlimit::raise_open_file_limit;
 
 use super::listener::somaxconn;
 use super::stats::report_line;
-use super::{ServeArgs, ServeConfig, ServeError, Server};
+use super::{Announce, ServeArgs, ServeConfig, ServeError, Server};
 
 /// Exit status after a forced (second-signal) exit.
 const FORCED_EXIT: i32 = 130;
@@ -80,16 +80,7 @@ pub(super) fn serve_until_signal(
 
 /// Prints the address (scripts that asked for port 0 read it from stdout).
 fn announce(server: &Server) {
-    let config = server.config();
-    println!(
-        "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {}, sched {})",
-        server.local_addr(),
-        server.strategy_name(),
-        config.scope_name(),
-        config.dispatch.workers,
-        config.backlog,
-        config.sched
-    );
+    println!("{}", Announce::of(server));
     let _ = std::io::stdout().flush();
 }
 

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
-use super::{Engine, SchedPolicy};
+use super::{Engine, SchedPolicy, Target};
 
 /// What one job covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -118,14 +118,18 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
-    /// The scope this server really runs: the configured one for a dispatch
-    /// strategy, `task` (a task per connection) for the tokio server.
-    pub fn scope_name(&self) -> &'static str {
-        match self.strategy {
-            Engine::Dispatch(_) => self.scope.name(),
-            #[cfg(feature = "tokio")]
-            Engine::Tokio => "task",
+    /// The server this configuration runs (its engine in its scope).
+    pub fn target(&self) -> Target {
+        Target {
+            engine: self.strategy,
+            scope: self.scope,
         }
+    }
+
+    /// The scope this server really runs: the configured one for a dispatch
+    /// strategy, `task` (a task per connection) for a reference server.
+    pub fn scope_name(&self) -> &'static str {
+        self.target().scope_name()
     }
 }
 

@@ -22,6 +22,7 @@
 //! [`serve_with`] do the same over a dispatcher built outside the crate.
 
 mod accept;
+mod announce;
 mod cli;
 mod config;
 mod connection_scope;
@@ -35,6 +36,7 @@ mod sched;
 mod service;
 mod shutdown;
 pub mod stats;
+mod target;
 #[cfg(feature = "tokio")]
 mod tokio_scope;
 
@@ -49,12 +51,14 @@ use crate::dispatch::{BuildError, DispatchStats, Dispatcher, Strategy};
 use crate::http::Limits;
 use crate::workload::Workload;
 
+pub use announce::{Announce, NotAnnounce};
 pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
 pub use custom::{ServeWithError, serve_with};
 pub use engine::Engine;
 pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
+pub use target::{Target, UnknownTarget};
 
 use connection_scope::ConnectionFront;
 use request_scope::RequestFront;
