@@ -41,7 +41,7 @@ const REQUESTS_PER_CONNECTION: u64 = 20;
 fn start_server(strategy: Strategy, scope: Scope) -> Server {
     let config = ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy: strategy.into(),
+        engine: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(WORKERS),
         ..ServeConfig::default()

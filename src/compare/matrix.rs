@@ -225,7 +225,7 @@ impl Cell {
 }
 
 /// The listen backlog when nothing else is said (the server's default).
-pub const DEFAULT_BACKLOG: u32 = 1024;
+pub const DEFAULT_BACKLOG: u32 = crate::server::ServeConfig::DEFAULT_BACKLOG;
 
 /// The shape of a custom matrix (the flags of `dispatchlab compare`).
 #[derive(Clone, Debug, PartialEq)]

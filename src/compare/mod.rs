@@ -66,7 +66,7 @@ use clap::Args;
 use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::results::{self, Machine};
-use crate::server::{Engine, Scope};
+use crate::server::{Engine, Scope, Target};
 
 pub use child::{ChildError, ServerProcess};
 pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
@@ -283,7 +283,7 @@ pub fn cpu_sets(args: &CompareArgs, allowed: &CpuSet) -> Result<(Option<CpuSet>,
 /// has hello workloads.
 pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) -> Result<Plan, CompareError> {
     let (strategies, tokio) = if args.strategies.is_empty() {
-        (Strategy::ALL.to_vec(), cfg!(feature = "tokio"))
+        (Strategy::ALL.to_vec(), Target::tokio().is_some())
     } else {
         let strategies = args.strategies.iter().filter_map(|engine| engine.strategy()).collect();
         (

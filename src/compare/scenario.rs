@@ -84,7 +84,7 @@ impl Default for PlanOptions {
             scopes: Scope::ALL.to_vec(),
             server_cpus: 1,
             references: Vec::new(),
-            tokio: cfg!(feature = "tokio"),
+            tokio: Target::tokio().is_some(),
         }
     }
 }
@@ -478,7 +478,7 @@ mod tests {
 
     /// The tokio row, where compiled in.
     fn tokio() -> usize {
-        usize::from(cfg!(feature = "tokio"))
+        usize::from(Target::tokio().is_some())
     }
 
     fn tokio_cells(cells: &[Cell]) -> Vec<&Cell> {

@@ -24,12 +24,12 @@ const FORCED_EXIT: i32 = 130;
 /// Runs the server the arguments describe until a signal stops it.
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = args.config();
-    if config.strategy.strategy().is_none() {
+    if config.engine.strategy().is_none() {
         let scope = args.scope.is_some().then_some("--scope");
         let flags: Vec<&'static str> = scope.into_iter().chain(args.dispatcher_flags_given()).collect();
         if !flags.is_empty() {
             return Err(ServeError::NotForReference {
-                server: config.strategy.name(),
+                server: config.engine.name(),
                 flags,
             });
         }

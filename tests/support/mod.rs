@@ -67,7 +67,7 @@ pub fn servers() -> Vec<Target> {
 pub fn config(strategy: impl Into<Engine>, scope: Scope) -> ServeConfig {
     ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy: strategy.into(),
+        engine: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(4),
         timeouts: Timeouts {
