@@ -134,7 +134,7 @@ impl LoadSpec {
             service_time: None,
             duration,
             warmup,
-            timeout: Duration::from_secs(2),
+            timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -223,6 +223,9 @@ impl Cell {
         run + OVERHEAD
     }
 }
+
+/// The load generator's per-request timeout when nothing else is said.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The listen backlog when nothing else is said (the server's default).
 pub const DEFAULT_BACKLOG: u32 = crate::server::ServeConfig::DEFAULT_BACKLOG;

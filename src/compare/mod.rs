@@ -113,22 +113,22 @@ pub struct CompareArgs {
     /// Custom matrix: pool workers [default: the server's, one per server CPU].
     #[arg(short = 'w', long, conflicts_with = "scenario")]
     pub workers: Option<u32>,
-    /// Custom matrix: listen backlog.
-    #[arg(long, default_value_t = DEFAULT_BACKLOG, conflicts_with = "scenario")]
-    pub backlog: u32,
-    /// Custom matrix: requests in flight per connection (keepalive only).
-    #[arg(long, default_value_t = 1, conflicts_with = "scenario")]
-    pub pipeline: u32,
+    /// Custom matrix: listen backlog [default: the server's, 1024].
+    #[arg(long, conflicts_with = "scenario")]
+    pub backlog: Option<u32>,
+    /// Custom matrix: requests in flight per connection (keepalive only) [default: 1].
+    #[arg(long, conflicts_with = "scenario")]
+    pub pipeline: Option<u32>,
     /// Custom matrix: open loop at this many requests/s in all (as wrk2 -R)
     /// [default: closed loop].
     #[arg(short = 'R', long, conflicts_with = "scenario")]
     pub rate: Option<f64>,
-    /// Custom matrix: keepalive, close (a connection per request) or http10.
-    #[arg(long, value_enum, default_value_t = ConnectionMode::KeepAlive, conflicts_with = "scenario")]
-    pub mode: ConnectionMode,
-    /// Custom matrix: per-request timeout of the load generator.
-    #[arg(long, value_parser = parse_duration, default_value = "2s", conflicts_with = "scenario")]
-    pub timeout: Duration,
+    /// Custom matrix: keepalive, close (a connection per request) or http10 [default: keepalive].
+    #[arg(long, value_enum, conflicts_with = "scenario")]
+    pub mode: Option<ConnectionMode>,
+    /// Custom matrix: per-request timeout of the load generator [default: 2s].
+    #[arg(long, value_parser = parse_duration, conflicts_with = "scenario")]
+    pub timeout: Option<Duration>,
     /// Measured time per run, e.g. 2s, 500ms [default: 2s; scenarios have
     /// their own, which this overrides for timed runs].
     #[arg(short = 'd', long, value_parser = parse_duration)]
@@ -300,57 +300,22 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         quick: args.quick,
         duration: args.duration,
         warmup: args.warmup,
-        strategies: strategies.clone(),
-        scopes: scopes.clone(),
+        strategies,
+        scopes,
         server_cpus,
         references,
         tokio,
     };
-    let custom = !args.connections.is_empty()
-        || !args.workloads.is_empty()
-        || args.workers.is_some()
-        || args.backlog != DEFAULT_BACKLOG
-        || args.pipeline != 1
-        || args.rate.is_some()
-        || args.mode != ConnectionMode::KeepAlive
-        || args.timeout != Duration::from_secs(2);
-    let plan = match args.scenario {
-        Some(scenario) => scenario.plan(&options),
-        None if !custom => default_plan(&options),
-        None => {
-            let default = default_plan(&options);
-            let spec = MatrixSpec {
-                strategies,
-                scopes,
-                connections: if args.connections.is_empty() {
-                    scenario::DEFAULT_CONNECTIONS.to_vec()
-                } else {
-                    args.connections.clone()
-                },
-                workloads: if args.workloads.is_empty() {
-                    vec!["/".into()]
-                } else {
-                    args.workloads.clone()
-                },
-                workers: args.workers,
-                backlog: args.backlog,
-                pipeline: args.pipeline,
-                rate: args.rate,
-                mode: args.mode,
-                duration: args.duration.unwrap_or(scenario::DEFAULT_DURATION),
-                warmup: args.warmup.unwrap_or(scenario::DEFAULT_WARMUP),
-                timeout: args.timeout,
-                references: options.references.clone(),
-                tokio,
-            };
-            Plan {
-                name: "custom".into(),
-                title: "Custom matrix".into(),
-                varies: "strategy x scope x connections x workload, as given on the command line".into(),
-                shows: default.shows,
-                cells: spec.expand(),
-            }
-        }
+    let plan = match (args.scenario, custom_matrix(args, &options)) {
+        (Some(scenario), _) => scenario.plan(&options),
+        (None, None) => default_plan(&options),
+        (None, Some(spec)) => Plan {
+            name: "custom".into(),
+            title: "Custom matrix".into(),
+            varies: "strategy x scope x connections x workload, as given on the command line".into(),
+            shows: default_plan(&options).shows,
+            cells: spec.expand(),
+        },
     };
     if plan.cells.is_empty() {
         return Err(CompareError::Invalid(
@@ -364,6 +329,39 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         )));
     }
     Ok(plan)
+}
+
+/// The custom matrix the matrix flags describe: the default run's, changed
+/// where a flag was given; `None` when no matrix flag was given.
+fn custom_matrix(args: &CompareArgs, options: &PlanOptions) -> Option<MatrixSpec> {
+    let given = !args.connections.is_empty()
+        || !args.workloads.is_empty()
+        || args.workers.is_some()
+        || args.backlog.is_some()
+        || args.pipeline.is_some()
+        || args.rate.is_some()
+        || args.mode.is_some()
+        || args.timeout.is_some();
+    if !given {
+        return None;
+    }
+    let mut spec = scenario::default_matrix(options);
+    if !args.connections.is_empty() {
+        spec.connections.clone_from(&args.connections);
+    }
+    if !args.workloads.is_empty() {
+        spec.workloads.clone_from(&args.workloads);
+    }
+    spec.workers = args.workers;
+    spec.backlog = args.backlog.unwrap_or(spec.backlog);
+    spec.pipeline = args.pipeline.unwrap_or(spec.pipeline);
+    spec.rate = args.rate;
+    spec.mode = args.mode.unwrap_or(spec.mode);
+    spec.timeout = args.timeout.unwrap_or(spec.timeout);
+    // A custom run is never shortened by --quick.
+    spec.duration = args.duration.unwrap_or(scenario::DEFAULT_DURATION);
+    spec.warmup = args.warmup.unwrap_or(scenario::DEFAULT_WARMUP);
+    Some(spec)
 }
 
 /// The command line as typed, quoted where a shell would split it.
@@ -657,4 +655,37 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         failed,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Compare {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn plan_of(flags: &[&str]) -> Plan {
+        let line = std::iter::once("compare").chain(flags.iter().copied());
+        let args = Compare::try_parse_from(line).expect("flags parse").args;
+        plan(&args, 1, Vec::new()).expect("a plan")
+    }
+
+    #[test]
+    fn a_matrix_flag_given_makes_a_custom_run_even_at_its_default_value() {
+        assert_eq!(plan_of(&[]).name, "default");
+        for flags in [
+            &["--timeout", "2s"][..],
+            &["--backlog", "1024"],
+            &["--pipeline", "1"],
+            &["-c", "16,256"],
+        ] {
+            assert_eq!(plan_of(flags).name, "custom", "{flags:?}");
+        }
+        assert_eq!(plan_of(&["--timeout", "2s"]).cells, plan_of(&[]).cells);
+    }
 }

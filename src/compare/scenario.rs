@@ -18,7 +18,7 @@ use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::server::{Scope, Target};
 
-use super::matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
+use super::matrix::{Cell, DEFAULT_BACKLOG, DEFAULT_TIMEOUT, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 use super::reference::Reference;
 
 /// A named experiment.
@@ -132,10 +132,11 @@ pub const DEFAULT_WARMUP: Duration = ms(300);
 /// The default run's connection counts: fewer and more than a pool's workers.
 pub const DEFAULT_CONNECTIONS: [u32; 2] = [16, 256];
 
-/// The default run: every compiled-in strategy in both scopes at 16 and 256
-/// keep-alive connections on the hello workload, plus the reference servers.
-pub fn default_plan(options: &PlanOptions) -> Plan {
-    let spec = MatrixSpec {
+/// The default run's matrix: every compiled-in strategy in both scopes at
+/// 16 and 256 keep-alive connections on the hello workload, plus the
+/// reference servers. A custom matrix starts from it.
+pub fn default_matrix(options: &PlanOptions) -> MatrixSpec {
+    MatrixSpec {
         strategies: options.strategies.clone(),
         scopes: options.scopes.clone(),
         connections: DEFAULT_CONNECTIONS.to_vec(),
@@ -147,10 +148,15 @@ pub fn default_plan(options: &PlanOptions) -> Plan {
         mode: ConnectionMode::KeepAlive,
         duration: options.duration(DEFAULT_DURATION, ms(500)),
         warmup: options.warmup(DEFAULT_WARMUP, ms(200)),
-        timeout: secs(2),
+        timeout: DEFAULT_TIMEOUT,
         references: options.references.clone(),
         tokio: options.tokio,
-    };
+    }
+}
+
+/// The default run ([`default_matrix`]).
+pub fn default_plan(options: &PlanOptions) -> Plan {
+    let spec = default_matrix(options);
     Plan {
         name: "default".into(),
         title: "Every strategy in both scopes, hello, 16 and 256 keep-alive connections".into(),
