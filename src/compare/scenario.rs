@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
+use clap::builder::PossibleValue;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
@@ -21,21 +22,31 @@ use crate::server::{Scope, Target};
 use super::matrix::{Cell, DEFAULT_BACKLOG, DEFAULT_TIMEOUT, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 use super::reference::Reference;
 
-/// A named experiment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+/// A named experiment ([`Scenario::about`] says what each compares).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scenario {
-    /// 400 keep-alive connections at 1,000 req/s, 4 workers: connection scope vs request scope.
+    /// Keep-alive connections against a pool, per scope.
     KeepaliveStarvation,
-    /// A 40 ms handler, a new connection per request, 160 requests as P clients x 160/P: backlog 5 vs 1,024.
+    /// A connection per request against a small and a large backlog.
     Backlog,
-    /// A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal.
+    /// A blocking handler at rising concurrency.
     IoBound,
-    /// /spin?us=100 at concurrency 1-64: throughput capped by cores, not threads.
+    /// CPU-bound work at rising concurrency.
     CpuBound,
-    /// 10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope.
+    /// Ten thousand connections.
     C10k,
-    /// Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx.
+    /// Hello, pipelined and not, against nginx.
     Plaintext,
+}
+
+impl ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scenario::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.about()))
+    }
 }
 
 /// What a run measures: its cells and what to say about them.
@@ -188,6 +199,24 @@ impl Scenario {
         Scenario::C10k,
         Scenario::Plaintext,
     ];
+
+    /// The short line beside the name in `--scenario`'s possible values.
+    pub fn about(self) -> &'static str {
+        match self {
+            Scenario::KeepaliveStarvation => {
+                "400 keep-alive connections at 1,000 req/s, 4 workers: connection scope vs request scope"
+            }
+            Scenario::Backlog => {
+                "A 40 ms handler, a new connection per request, 160 requests as P clients x 160/P: backlog 5 vs 1,024"
+            }
+            Scenario::IoBound => "A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal",
+            Scenario::CpuBound => "/spin?us=100 at concurrency 1-64: throughput capped by cores, not threads",
+            Scenario::C10k => "10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope",
+            Scenario::Plaintext => {
+                "Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx"
+            }
+        }
+    }
 
     /// One line for `--help`.
     pub fn summary(self) -> &'static str {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
@@ -12,13 +13,12 @@ use crate::http::Limits;
 
 use super::{Engine, SchedPolicy, Target};
 
-/// What one job covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+/// What one job covers ([`Scope::description`] says what each means).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
-    /// One job = serve one connection until it closes (blocking I/O; the
-    /// classic design, where keep-alive starves a pool).
+    /// One job = one connection.
     Connection,
-    /// One job = answer one request; event loops own the sockets.
+    /// One job = one request.
     Request,
 }
 
@@ -32,6 +32,28 @@ impl Scope {
             Scope::Connection => "connection",
             Scope::Request => "request",
         }
+    }
+}
+
+impl Scope {
+    /// One line for `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::Connection => {
+                "One job = serve one connection until it closes (blocking I/O; the classic design, where keep-alive starves a pool)"
+            }
+            Scope::Request => "One job = answer one request; event loops own the sockets",
+        }
+    }
+}
+
+impl ValueEnum for Scope {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scope::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.description()))
     }
 }
 
