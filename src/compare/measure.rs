@@ -88,7 +88,13 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
                     format!("{reference} is not installed ({})", reference.install_hint()),
                 );
             };
-            reference.start(program, &cell.server, ctx.server_cpus.as_ref(), stderr)
+            reference.start(
+                program,
+                cell.server.workers,
+                cell.server.backlog,
+                ctx.server_cpus.as_ref(),
+                stderr,
+            )
         }
     };
     let mut server = match started {
