@@ -35,7 +35,7 @@
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |
 //! | `reference` | external reference servers (nginx) from a generated configuration |
 //! | `pin` | CPU sets: parsing, splitting, `sched_setaffinity` |
-//! | `sampler` | `/proc/<pid>` sampling while a run lasts |
+//! | [`sampler`] | `/proc/<pid>` sampling while a run lasts (public: the tests read servers with it) |
 //! | `measure` | one cell from start to row |
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
@@ -50,7 +50,7 @@ mod pin;
 mod progress;
 mod reference;
 mod repeat;
-mod sampler;
+pub mod sampler;
 mod scenario;
 
 use std::fmt;

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dispatchlab::Strategy;
+use dispatchlab::compare::sampler;
 use dispatchlab::dispatch::DispatchConfig;
 use dispatchlab::server::{Announce, Engine, Scope, ServeConfig, Server, Timeouts};
 
@@ -341,32 +342,12 @@ impl ServerProcess {
 
     /// User plus system CPU time the process has used, from `/proc/<pid>/stat`.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
-        // Fields after the command name (which may hold spaces) start at
-        // field 3; utime and stime are fields 14 and 15, in clock ticks.
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .expect("stat has a command name");
-        let ticks: u64 = after_name
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|field| field.parse::<u64>().expect("numeric utime/stime"))
-            .sum();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Duration::from_millis(ticks * 1000 / per_second)
+        sampler::cpu_time(self.child.id()).expect("proc stat")
     }
 
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
     pub fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+        sampler::status_value(self.child.id(), field).unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 }
 
