@@ -57,8 +57,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -594,7 +593,11 @@ fn prepare_output(
             "Could not raise the open-file limit ({err}): large connection counts may fail."
         ));
     }
-    let stop = stop_on_ctrl_c()?;
+    // Ctrl-C: the current load stops early, later cells are skipped; a
+    // second one exits at once (the children get SIGTERM through
+    // PR_SET_PDEATHSIG).
+    let stop = crate::signals::stop_flag()
+        .map_err(|err| CompareError::Invalid(format!("cannot install the Ctrl-C handler: {err}")))?;
     let log_path = dir.join("servers.log");
     let mut log = OpenOptions::new()
         .create(true)
@@ -660,23 +663,6 @@ fn prepare_output(
         header,
         notes: setup.notes,
     })
-}
-
-/// A flag set by SIGINT/SIGTERM (the current load stops early, later cells
-/// are skipped); a second signal exits at once (the children get SIGTERM
-/// through `PR_SET_PDEATHSIG`).
-fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, CompareError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let registered = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
-        if let Err(err) = registered {
-            return Err(CompareError::Invalid(format!(
-                "cannot install the Ctrl-C handler: {err}"
-            )));
-        }
-    }
-    Ok(stop)
 }
 
 /// Measures the cells in order until the plan is done or Ctrl-C stops it;

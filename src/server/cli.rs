@@ -18,9 +18,6 @@ use super::listener::somaxconn;
 use super::stats::report_line;
 use super::{Announce, ServeArgs, ServeConfig, ServeError, Server};
 
-/// Exit status after a forced (second-signal) exit.
-const FORCED_EXIT: i32 = 130;
-
 /// Runs the server the arguments describe until a signal stops it.
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = args.config();
@@ -66,7 +63,7 @@ pub(super) fn serve_until_signal(
     thread::spawn(move || {
         if signals.forever().next().is_some() {
             eprintln!("dispatchlab: second signal: exiting without waiting");
-            std::process::exit(FORCED_EXIT);
+            std::process::exit(crate::signals::FORCED_EXIT);
         }
     });
     let served = server.stats();
