@@ -42,7 +42,7 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running server child.
 #[derive(Debug)]
-pub struct ServerProcess {
+pub struct ServerChild {
     child: Child,
     /// The address it serves on.
     pub addr: SocketAddr,
@@ -129,7 +129,7 @@ pub fn render(program: &Path, args: &[String]) -> String {
         .join(" ")
 }
 
-impl ServerProcess {
+impl ServerChild {
     /// Starts `exe ARGS…` (a `dispatchlab serve` that listens on a free
     /// port) and waits for the line that announces its address.
     pub fn start_dispatchlab(
@@ -281,7 +281,7 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
+impl Drop for ServerChild {
     /// A child that was not stopped (the runner is unwinding) is killed.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

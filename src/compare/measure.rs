@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::child::{STOP_TIMEOUT, ServerProcess};
+use super::child::{STOP_TIMEOUT, ServerChild};
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
@@ -75,7 +75,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         Err(err) => return failed(row, format!("cannot pass servers.log to the server: {err}")),
     };
     let started = match cell.server.kind {
-        ServerKind::Dispatchlab(target) => ServerProcess::start_dispatchlab(
+        ServerKind::Dispatchlab(target) => ServerChild::start_dispatchlab(
             &ctx.exe,
             &cell.server.serve_args(target),
             ctx.server_cpus.as_ref(),
@@ -177,7 +177,7 @@ fn failed(mut row: RunRow, outcome: String) -> CellResult {
 }
 
 /// The load generator's configuration for a cell against `server`.
-fn load_config(ctx: &Context, cell: &Cell, server: &ServerProcess) -> Result<Config, String> {
+fn load_config(ctx: &Context, cell: &Cell, server: &ServerChild) -> Result<Config, String> {
     let url = format!("http://{}{}", server.addr, cell.load.workload);
     let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
     let spec = &cell.load;

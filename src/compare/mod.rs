@@ -67,7 +67,7 @@ use crate::load::ConnectionMode;
 use crate::results::{self, Machine};
 use crate::server::{Engine, Scope, Target};
 
-pub use child::{ChildError, ServerProcess};
+pub use child::{ChildError, ServerChild};
 pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};

@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::child::{self, ChildError, ServerProcess};
+use super::child::{self, ChildError, ServerChild};
 use super::pin::CpuSet;
 
 /// A reference server.
@@ -66,7 +66,7 @@ impl Reference {
         backlog: u32,
         cpus: Option<&CpuSet>,
         stderr: File,
-    ) -> Result<ServerProcess, ChildError> {
+    ) -> Result<ServerChild, ChildError> {
         match self {
             Reference::Nginx => start_nginx(program, workers, backlog, cpus, stderr),
         }
@@ -174,7 +174,7 @@ fn start_nginx(
     backlog: u32,
     cpus: Option<&CpuSet>,
     stderr: File,
-) -> Result<ServerProcess, ChildError> {
+) -> Result<ServerChild, ChildError> {
     let setup = |what: &str, source: std::io::Error| ChildError::Spawn {
         program: format!("nginx ({what})"),
         source,
@@ -210,7 +210,7 @@ fn start_nginx(
         program: program.display().to_string(),
         source,
     })?;
-    ServerProcess::adopt(spawned, addr, rendered, Some(workers), Box::new(dir))
+    ServerChild::adopt(spawned, addr, rendered, Some(workers), Box::new(dir))
 }
 
 #[cfg(test)]
