@@ -165,7 +165,7 @@ pub fn default_matrix(options: &PlanOptions) -> MatrixSpec {
     }
 }
 
-/// The default run ([`default_matrix`]).
+/// The default run: the cells of `default_matrix`.
 pub fn default_plan(options: &PlanOptions) -> Plan {
     let spec = default_matrix(options);
     Plan {
