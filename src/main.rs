@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use dispatchlab::compare::{self, CompareArgs};
 use dispatchlab::load::{self, LoadArgs};
-use dispatchlab::server::{self, Engine, ServeArgs};
+use dispatchlab::server::{self, Engine, ServeArgs, Target};
 
 /// Measures how a server should hand work to threads.
 #[derive(Debug, Parser)]
@@ -38,6 +38,10 @@ enum Command {
     /// dispatch does; then the reference servers (tokio), which are not
     /// dispatchers but are chosen with the same --strategy flag.
     Strategies,
+    /// List every server `serve` can run, one per line: its label
+    /// (`mutex-queue/connection`, `tokio`), then the `serve` flags that
+    /// choose it (for scripts that serve each in turn).
+    Targets,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,12 @@ fn main() -> ExitCode {
         Command::Strategies => {
             for engine in Engine::all() {
                 println!("{:<16} {}", engine.name(), engine.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Targets => {
+            for target in Target::all() {
+                println!("{:<32} {}", target.to_string(), target.serve_args().join(" "));
             }
             ExitCode::SUCCESS
         }
