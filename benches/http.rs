@@ -38,20 +38,10 @@ const PIPELINE: usize = 100;
 const CONNECTIONS: u32 = 32;
 const REQUESTS_PER_CONNECTION: u64 = 20;
 
-/// Every strategy × scope pair a server accepts (inline runs on the event
-/// loop, so request scope only).
-fn matrix() -> Vec<(Strategy, Scope)> {
-    Strategy::ALL
-        .iter()
-        .flat_map(|&strategy| Scope::ALL.into_iter().map(move |scope| (strategy, scope)))
-        .filter(|(strategy, scope)| !(strategy.runs_on_caller() && *scope == Scope::Connection))
-        .collect()
-}
-
 fn start_server(strategy: Strategy, scope: Scope) -> Server {
     let config = ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy: strategy.into(),
+        engine: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(WORKERS),
         ..ServeConfig::default()
@@ -166,7 +156,8 @@ fn for_each_server(
     group: &mut BenchmarkGroup<'_, WallTime>,
     mut bench: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, &Subject),
 ) {
-    for (strategy, scope) in matrix() {
+    let pairs = dispatchlab::server::Target::all().into_iter();
+    for (strategy, scope) in pairs.filter_map(|t| Some((t.strategy()?, t.scope))) {
         let server = start_server(strategy, scope);
         let subject = Subject {
             strategy,

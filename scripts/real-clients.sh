@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Serves every compiled-in strategy in both scopes (and each reference
-# server, such as tokio, in its own scope) and checks that real
-# clients get correct answers: curl, Python's http.client (keep-alive and
+# Serves every compiled-in strategy in both scopes, and each reference
+# server (tokio) in its own scope, as `dispatchlab targets` lists them, and
+# checks that real clients get correct answers: curl, Python's http.client (keep-alive and
 # HTTP/1.0), ab -k, httperf and wrk. Loopback only; each check is bounded.
 #
 #   scripts/real-clients.sh [path/to/dispatchlab]
@@ -25,8 +25,8 @@ trap cleanup EXIT
 
 start_server() {
   local out; out=$(mktemp)
-  # $2 empty: a reference server, which takes no --scope.
-  "$bin" serve --addr 127.0.0.1:0 --strategy "$1" ${2:+--scope "$2"} --workers "$workers" >"$out" 2>/dev/null &
+  # "$@": the flags `dispatchlab targets` gives for one server.
+  "$bin" serve --addr 127.0.0.1:0 "$@" --workers "$workers" >"$out" 2>/dev/null &
   server_pid=$!
   for _ in $(seq 100); do
     addr=$(grep -o 'http://[0-9.:]*' "$out" | head -1 | sed 's#http://##') && [ -n "$addr" ] && break
@@ -95,20 +95,16 @@ check_wrk() {
   grep -q "Requests/sec" <<<"$report" || fail "wrk: no result"
 }
 
-# A reference server (tokio) has its own scope: one run, without --scope.
-references=$("$bin" strategies | awk '/reference server/ {print $1}')
-scopes_of() { if grep -qx "$1" <<<"$references"; then echo own; else echo connection request; fi; }
-for strategy in $("$bin" strategies | awk '{print $1}'); do
-  for scope in $(scopes_of "$strategy"); do
-    [ "$scope" = own ] && scope=
-    [ "$strategy" = inline ] && [ "$scope" = connection ] && continue
-    label="$strategy${scope:+/$scope}"
-    start_server "$strategy" "$scope" || continue
-    check_curl; check_python; check_ab; check_httperf; check_wrk
-    stop_server
-    echo "ok   [$label]"
-  done
-done
+# Every server `serve` can run (`dispatchlab targets`: each valid strategy x
+# scope pair, then the reference servers in their own scope): label, flags.
+# (Read on fd 3, so that no client can swallow the list from stdin.)
+while read -r label flags <&3; do
+  # shellcheck disable=SC2086 # the flags are words: --strategy S [--scope C]
+  start_server $flags || continue
+  check_curl; check_python; check_ab; check_httperf; check_wrk
+  stop_server
+  echo "ok   [$label]"
+done 3< <("$bin" targets)
 for client in curl python3 ab httperf wrk; do have "$client" || echo "note: $client not installed; its checks were skipped"; done
 [ "$failures" = 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
 echo "all real-client checks passed"

@@ -19,6 +19,7 @@
 //! | [`compare`] | the runner: server child processes, CPU pinning, `/proc` sampling, result files |
 //! | [`results`] | the result schema every measuring tool writes (one row per run) |
 //! | [`rlimit`] | raising the open-file limit for the command-line tools |
+//! | [`signals`] | Ctrl-C for the command-line tools: stop on the first signal, exit 130 on the second |
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod compare;
@@ -28,6 +29,7 @@ pub mod load;
 pub mod results;
 pub mod rlimit;
 pub mod server;
+pub mod signals;
 pub mod workload;
 
 pub use dispatch::{DispatchConfig, DispatchStats, Dispatcher, Job, RejectReason, Rejected, Strategy};

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use dispatchlab::compare::baseline::{self, BaselineArgs};
 use dispatchlab::compare::{self, CompareArgs};
 use dispatchlab::load::{self, LoadArgs};
-use dispatchlab::server::{self, Engine, ServeArgs};
+use dispatchlab::server::{self, Engine, ServeArgs, Target};
 
 /// Measures how a server should hand work to threads.
 #[derive(Debug, Parser)]
@@ -44,6 +44,10 @@ enum Command {
     /// dispatch does; then the reference servers (tokio), which are not
     /// dispatchers but are chosen with the same --strategy flag.
     Strategies,
+    /// List every server `serve` can run, one per line: its label
+    /// (`mutex-queue/connection`, `tokio`), then the `serve` flags that
+    /// choose it (for scripts that serve each in turn).
+    Targets,
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,12 @@ fn main() -> ExitCode {
         Command::Strategies => {
             for engine in Engine::all() {
                 println!("{:<16} {}", engine.name(), engine.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Targets => {
+            for target in Target::all() {
+                println!("{:<32} {}", target.to_string(), target.serve_args().join(" "));
             }
             ExitCode::SUCCESS
         }

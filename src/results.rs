@@ -46,7 +46,8 @@ pub struct RunRow {
     pub scope: String,
     /// Worker threads given to the strategy.
     pub workers: Option<u32>,
-    /// Event-loop threads (request scope) or acceptor threads (connection scope).
+    /// Event-loop threads (request scope) or acceptor threads (connection
+    /// scope) the server was told to run; empty when it was left to its default.
     pub io_threads: Option<u32>,
     /// Listen backlog requested by the server.
     pub backlog: Option<u32>,

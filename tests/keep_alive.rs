@@ -48,10 +48,10 @@ fn off_answers_one_request_per_connection_and_closes_in_every_server() {
 /// open; returns how many were answered before `wait` ran out, and how many
 /// of the answers said `Connection: close`.
 fn idle_clients(keep_alive: KeepAlive, clients: usize, wait: Duration) -> (usize, usize) {
-    let target = Target {
+    let target = Target(dispatchlab::server::Target {
         engine: Strategy::MutexQueue.into(),
         scope: Scope::Connection,
-    };
+    });
     let server = start(target, keep_alive);
     let mut connections: Vec<Client> = (0..clients).map(|_| Client::connect(server.local_addr())).collect();
     for client in &mut connections {

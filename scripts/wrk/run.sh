@@ -39,7 +39,8 @@ Runs wrk against `dispatchlab serve` for every strategy x scope x connection
 count and writes the rows in the runner's result schema (results/README.md).
 
 Options:
-  --strategies LIST   comma-separated strategies [default: every compiled-in one]
+  --strategies LIST   comma-separated strategies [default: every compiled-in one; not the
+                      reference servers, which take no --scope]
   --scopes LIST       connection,request [default: both]
   -c, --connections LIST
                       connection counts [default: 1,16,64,256]
@@ -96,7 +97,9 @@ fi
 command -v wrk >/dev/null 2>&1 || die "wrk is not installed. Install it with 'sudo apt-get install wrk' (Debian/Ubuntu), 'sudo dnf install wrk' (Fedora), 'brew install wrk' (macOS), or build it from https://github.com/wg/wrk"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to write the rows (standard library only)"
 [ -x "$bin" ] || die "no dispatchlab binary at $bin: build it with 'cargo build --release' or pass --bin PATH"
-[ -n "$strategies" ] || strategies="$("$bin" strategies | awk '{print $1}' | paste -sd, -)"
+[ -n "$strategies" ] || strategies="$("$bin" strategies | awk '!/reference server/ {print $1}' | paste -sd, -)"
+# Every STRATEGY/SCOPE pair a server runs (inline: request scope only).
+servable="$("$bin" targets | awk '{print $1}')"
 
 # Server on the first half of the CPUs, wrk on the rest.
 cpus="$(nproc)"
@@ -190,9 +193,7 @@ index=0
 failed=0
 for strategy in ${strategies//,/ }; do
   for scope in ${scopes//,/ }; do
-    if [ "$strategy" = inline ] && [ "$scope" = connection ]; then
-      continue # inline runs on the event loop: request scope only
-    fi
+    grep -qxF "$strategy/$scope" <<<"$servable" || continue
     for conns in ${connections//,/ }; do
       number="$(printf '%03d' "$index")"
       cell="$number-$strategy-$scope-c-$conns"
@@ -242,7 +243,7 @@ for strategy in ${strategies//,/ }; do
       if ! python3 "$here/rows.py" row --csv "$csv" --wrk "$wrk_out" --sample "$scratch/sample.json" \
         --hgrm "$out/hgrm/$cell.hgrm" --label "$strategy/$scope c=$conns" "${context[@]}" "${outcome[@]}" \
         "run_id=$run_id" "timestamp=$timestamp" "strategy=$strategy" "scope=$scope" \
-        "workers=$announced_workers" "io_threads=1" "backlog=$announced_backlog" \
+        "workers=$announced_workers" "io_threads=" "backlog=$announced_backlog" \
         "connections=$conns" "load_threads=$threads" \
         "command=${load_line% }" "server_command=${serve_line% }"; then
         failed=$((failed + 1))

@@ -28,23 +28,21 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::matrix::ServerSpec;
 use super::pin::CpuSet;
-use crate::server::{Engine, Scope};
+use crate::server::Announce;
 
 /// How long a child may take to announce its address (or accept a
 /// connection, for reference servers).
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a child may take to exit after `SIGTERM`. The dispatchlab
-/// children are started with a shorter `--shutdown-timeout`, so a server
+/// children are started with a shorter `--shutdown-timeout`
+/// ([`ServerSpec::serve_args`](super::ServerSpec::serve_args)), so a server
 /// that gives up on its in-flight requests exits 1 before this.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
-/// The `--shutdown-timeout` given to dispatchlab children.
-const SERVER_SHUTDOWN_TIMEOUT: &str = "15s";
 
 /// A running server child.
 #[derive(Debug)]
-pub struct ServerProcess {
+pub struct ServerChild {
     child: Child,
     /// The address it serves on.
     pub addr: SocketAddr,
@@ -90,39 +88,6 @@ impl std::error::Error for ChildError {
     }
 }
 
-/// The arguments of `dispatchlab serve` for `spec` (strategy, scope,
-/// workers, backlog, io threads) on a free loopback port. `scope` is `None`
-/// for the tokio server, which has its own (and no I/O thread setting).
-pub fn serve_args(strategy: Engine, scope: Option<Scope>, spec: &ServerSpec) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "serve".into(),
-        "--addr".into(),
-        "127.0.0.1:0".into(),
-        "--strategy".into(),
-        strategy.name().into(),
-    ];
-    if let Some(scope) = scope {
-        args.extend(["--scope".into(), scope.name().into()]);
-    }
-    args.extend([
-        "--backlog".into(),
-        spec.backlog.to_string(),
-        "--shutdown-timeout".into(),
-        SERVER_SHUTDOWN_TIMEOUT.into(),
-    ]);
-    if let Some(workers) = spec.workers {
-        args.extend(["--workers".into(), workers.to_string()]);
-    }
-    if let (Some(scope), Some(io_threads)) = (scope, spec.io_threads) {
-        let flag = match scope {
-            Scope::Connection => "--accept-threads",
-            Scope::Request => "--io-threads",
-        };
-        args.extend([flag.into(), io_threads.to_string()]);
-    }
-    args
-}
-
 /// Prepares a command the way every child is started: own process group,
 /// `SIGTERM` when the runner dies, pinned to `cpus`, stdin closed, stderr to
 /// `stderr`.
@@ -164,20 +129,18 @@ pub fn render(program: &Path, args: &[String]) -> String {
         .join(" ")
 }
 
-impl ServerProcess {
-    /// Starts `exe serve …` for a dispatchlab cell and waits for its address.
+impl ServerChild {
+    /// Starts `exe ARGS…` (a `dispatchlab serve` that listens on a free
+    /// port) and waits for the line that announces its address.
     pub fn start_dispatchlab(
         exe: &Path,
-        strategy: Engine,
-        scope: Option<Scope>,
-        spec: &ServerSpec,
+        args: &[String],
         cpus: Option<&CpuSet>,
         stderr: File,
     ) -> Result<Self, ChildError> {
-        let args = serve_args(strategy, scope, spec);
-        let rendered = render(exe, &args);
+        let rendered = render(exe, args);
         let mut command = Command::new(exe);
-        command.args(&args).stdout(Stdio::piped());
+        command.args(args).stdout(Stdio::piped());
         prepare(&mut command, cpus, stderr);
         let mut child = command.spawn().map_err(|source| ChildError::Spawn {
             program: exe.display().to_string(),
@@ -222,7 +185,7 @@ impl ServerProcess {
                 )));
             }
         };
-        let Some(addr) = parse_announced_addr(&line) else {
+        let Ok(announced) = line.parse::<Announce>() else {
             kill(&mut child);
             return Err(ChildError::NotReady(format!(
                 "server printed {:?} instead of its address (killed)",
@@ -231,9 +194,9 @@ impl ServerProcess {
         };
         Ok(Self {
             child,
-            addr,
+            addr: announced.addr,
             command: rendered,
-            workers: parse_announced_workers(&line),
+            workers: u32::try_from(announced.workers).ok(),
             _keep: None,
         })
     }
@@ -318,7 +281,7 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
+impl Drop for ServerChild {
     /// A child that was not stopped (the runner is unwinding) is killed.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -359,68 +322,9 @@ fn describe(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// The address in `dispatchlab: listening on http://127.0.0.1:PORT/ (…)`.
-pub fn parse_announced_addr(line: &str) -> Option<SocketAddr> {
-    line.split("http://").nth(1)?.split('/').next()?.parse().ok()
-}
-
-/// The `workers N` in the same line.
-pub fn parse_announced_workers(line: &str) -> Option<u32> {
-    let rest = line.split("workers ").nth(1)?;
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::matrix::{ServerKind, ServerSpec};
-
-    #[test]
-    fn the_announce_line_gives_address_and_workers() {
-        let line = "dispatchlab: listening on http://127.0.0.1:40123/ (strategy mutex-queue, scope connection, workers 4, backlog 1024)\n";
-        assert_eq!(parse_announced_addr(line), Some("127.0.0.1:40123".parse().unwrap()));
-        assert_eq!(parse_announced_workers(line), Some(4));
-        assert_eq!(parse_announced_addr("something else"), None);
-    }
-
-    #[test]
-    fn serve_arguments_follow_the_spec() {
-        let spec = ServerSpec {
-            kind: ServerKind::Dispatchlab {
-                strategy: crate::Strategy::MutexQueue,
-                scope: Scope::Request,
-            },
-            workers: Some(4),
-            backlog: 5,
-            io_threads: Some(2),
-        };
-        let args = serve_args(crate::Strategy::MutexQueue.into(), Some(Scope::Request), &spec).join(" ");
-        assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
-        assert!(
-            args.contains("--workers 4") && args.contains("--io-threads 2"),
-            "{args}"
-        );
-    }
-
-    #[cfg(feature = "tokio")]
-    #[test]
-    fn tokio_gets_no_scope_and_no_io_threads() {
-        let spec = ServerSpec {
-            kind: ServerKind::Tokio,
-            workers: Some(4),
-            backlog: 1024,
-            io_threads: Some(2),
-        };
-        let args = serve_args(Engine::Tokio, None, &spec).join(" ");
-        assert!(
-            args.starts_with("serve --addr 127.0.0.1:0 --strategy tokio --backlog 1024"),
-            "{args}"
-        );
-        assert!(
-            args.contains("--workers 4") && !args.contains("--scope") && !args.contains("threads"),
-            "{args}"
-        );
-    }
 
     #[test]
     fn rendered_commands_quote_what_a_shell_would_split() {

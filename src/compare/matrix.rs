@@ -5,44 +5,26 @@ use std::time::Duration;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
-use crate::server::Scope;
+use crate::server::{Engine, Scope, Target};
 
 use super::reference::Reference;
 
 /// The server a cell measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
-    /// `dispatchlab serve` with this strategy in this scope.
-    Dispatchlab {
-        /// The dispatch strategy.
-        strategy: Strategy,
-        /// What one job covers.
-        scope: Scope,
-    },
-    /// `dispatchlab serve --strategy tokio`: the tokio reference server
-    /// (the same HTTP server on tokio's runtime; serves every workload).
-    #[cfg(feature = "tokio")]
-    Tokio,
+    /// `dispatchlab serve` running this target: a strategy in a scope, or
+    /// the tokio reference server (which serves every workload).
+    Dispatchlab(Target),
     /// A server that is not `dispatchlab serve` (nginx), measured with the
     /// same load for reference.
     Reference(Reference),
 }
 
 impl ServerKind {
-    /// The tokio server, where the `tokio` feature compiled it in.
-    pub fn tokio() -> Option<ServerKind> {
-        #[cfg(feature = "tokio")]
-        return Some(ServerKind::Tokio);
-        #[cfg(not(feature = "tokio"))]
-        None
-    }
-
-    /// `mutex-queue/connection`, `inline/request`, `nginx`.
+    /// `mutex-queue/connection`, `inline/request`, `tokio`, `nginx`.
     pub fn label(&self) -> String {
         match self {
-            ServerKind::Dispatchlab { strategy, scope } => format!("{strategy}/{scope}"),
-            #[cfg(feature = "tokio")]
-            ServerKind::Tokio => "tokio".to_owned(),
+            ServerKind::Dispatchlab(target) => target.to_string(),
             ServerKind::Reference(reference) => reference.name().to_owned(),
         }
     }
@@ -50,9 +32,7 @@ impl ServerKind {
     /// The strategy column of a result row.
     pub fn strategy_name(&self) -> &'static str {
         match self {
-            ServerKind::Dispatchlab { strategy, .. } => strategy.name(),
-            #[cfg(feature = "tokio")]
-            ServerKind::Tokio => "tokio",
+            ServerKind::Dispatchlab(target) => target.engine.name(),
             ServerKind::Reference(reference) => reference.name(),
         }
     }
@@ -61,9 +41,7 @@ impl ServerKind {
     /// connection, as its `/metrics` says), empty for external servers.
     pub fn scope_name(&self) -> &'static str {
         match self {
-            ServerKind::Dispatchlab { scope, .. } => scope.name(),
-            #[cfg(feature = "tokio")]
-            ServerKind::Tokio => "task",
+            ServerKind::Dispatchlab(target) => target.scope_name(),
             ServerKind::Reference(_) => "",
         }
     }
@@ -81,6 +59,38 @@ pub struct ServerSpec {
     pub backlog: u32,
     /// Request scope: event-loop threads; `None` leaves the default (1).
     pub io_threads: Option<u32>,
+}
+
+/// The `--shutdown-timeout` given to dispatchlab children (shorter than
+/// [`STOP_TIMEOUT`](super::child::STOP_TIMEOUT), so a server that gives up
+/// on its in-flight requests exits 1 before it is killed).
+const SERVER_SHUTDOWN_TIMEOUT: &str = "15s";
+
+impl ServerSpec {
+    /// The arguments of `dispatchlab serve` that run `target` with these
+    /// settings (workers, backlog, I/O threads) on a free loopback port. The
+    /// tokio server gets no scope and no I/O thread setting.
+    pub fn serve_args(&self, target: Target) -> Vec<String> {
+        let mut args: Vec<String> = ["serve", "--addr", "127.0.0.1:0"].map(String::from).to_vec();
+        args.extend(target.serve_args().into_iter().map(String::from));
+        args.extend([
+            "--backlog".into(),
+            self.backlog.to_string(),
+            "--shutdown-timeout".into(),
+            SERVER_SHUTDOWN_TIMEOUT.into(),
+        ]);
+        if let Some(workers) = self.workers {
+            args.extend(["--workers".into(), workers.to_string()]);
+        }
+        if let (Some(_), Some(io_threads)) = (target.strategy(), self.io_threads) {
+            let flag = match target.scope {
+                Scope::Connection => "--accept-threads",
+                Scope::Request => "--io-threads",
+            };
+            args.extend([flag.into(), io_threads.to_string()]);
+        }
+        args
+    }
 }
 
 /// The load's settings (the in-process load generator's [`Config`](crate::load::Config)).
@@ -124,7 +134,7 @@ impl LoadSpec {
             service_time: None,
             duration,
             warmup,
-            timeout: Duration::from_secs(2),
+            timeout: DEFAULT_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -197,10 +207,10 @@ impl Cell {
             (Some(requests), Some(service)) => {
                 // Waves of at most `parallel` requests at a time.
                 let parallel = match self.server.kind {
-                    ServerKind::Dispatchlab {
-                        strategy,
+                    ServerKind::Dispatchlab(Target {
+                        engine: Engine::Dispatch(strategy),
                         scope: Scope::Connection,
-                    } if strategy != Strategy::ThreadPerTask => self.server.workers.unwrap_or(1).max(1),
+                    }) if strategy != Strategy::ThreadPerTask => self.server.workers.unwrap_or(1).max(1),
                     _ => load.connections,
                 };
                 let total = requests * u64::from(load.connections);
@@ -214,23 +224,11 @@ impl Cell {
     }
 }
 
-/// The listen backlog when nothing else is said (the server's default).
-pub const DEFAULT_BACKLOG: u32 = 1024;
+/// The load generator's per-request timeout when nothing else is said.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Every valid strategy × scope pair among `strategies` and `scopes`, in the
-/// order of [`Strategy::ALL`]: a strategy that runs jobs on the caller
-/// (`inline`) only in request scope.
-pub fn server_pairs(strategies: &[Strategy], scopes: &[Scope]) -> Vec<(Strategy, Scope)> {
-    let mut pairs = Vec::new();
-    for &strategy in strategies {
-        for &scope in scopes {
-            if !(strategy.runs_on_caller() && scope == Scope::Connection) {
-                pairs.push((strategy, scope));
-            }
-        }
-    }
-    pairs
-}
+/// The listen backlog when nothing else is said (the server's default).
+pub const DEFAULT_BACKLOG: u32 = crate::server::ServeConfig::DEFAULT_BACKLOG;
 
 /// The shape of a custom matrix (the flags of `dispatchlab compare`).
 #[derive(Clone, Debug, PartialEq)]
@@ -271,7 +269,10 @@ impl MatrixSpec {
     /// The cells, grouped by load: for each workload and connection count,
     /// every server.
     pub fn expand(&self) -> Vec<Cell> {
-        let pairs = server_pairs(&self.strategies, &self.scopes);
+        let mut targets = Target::pairs(&self.strategies, &self.scopes);
+        if self.tokio {
+            targets.extend(Target::tokio());
+        }
         let mut cells = Vec::new();
         for workload in &self.workloads {
             for &connections in &self.connections {
@@ -287,17 +288,10 @@ impl MatrixSpec {
                     backlog: self.backlog,
                     io_threads: None,
                 };
-                let mut kinds: Vec<ServerKind> = pairs
-                    .iter()
-                    .map(|&(strategy, scope)| ServerKind::Dispatchlab { strategy, scope })
-                    .collect();
-                if self.tokio {
-                    kinds.extend(ServerKind::tokio());
-                }
-                for kind in kinds {
+                for &target in &targets {
                     cells.push(Cell {
                         group: group.clone(),
-                        server: server(kind),
+                        server: server(ServerKind::Dispatchlab(target)),
                         load: load.clone(),
                         ideal_rps: None,
                     });
@@ -345,21 +339,9 @@ mod tests {
     }
 
     #[test]
-    fn pairs_leave_out_caller_strategies_in_connection_scope() {
-        let pairs = server_pairs(Strategy::ALL, &Scope::ALL);
-        let callers = Strategy::ALL.iter().filter(|s| s.runs_on_caller()).count();
-        assert_eq!(pairs.len(), Strategy::ALL.len() * 2 - callers);
-        assert!(
-            pairs
-                .iter()
-                .all(|(strategy, scope)| !(strategy.runs_on_caller() && *scope == Scope::Connection))
-        );
-    }
-
-    #[test]
     fn the_matrix_is_every_pair_at_every_connection_count() {
         let cells = spec().expand();
-        let pairs = server_pairs(Strategy::ALL, &Scope::ALL).len();
+        let pairs = Target::pairs(Strategy::ALL, &Scope::ALL).len();
         assert_eq!(cells.len(), pairs * 2);
         assert!(
             cells[..pairs]
@@ -388,12 +370,51 @@ mod tests {
         spec.workers = Some(4);
         spec.workloads = vec!["/".into(), "/sleep?ms=40".into()];
         let cells = spec.expand();
-        let tokio: Vec<&Cell> = cells.iter().filter(|c| c.server.kind == ServerKind::Tokio).collect();
+        let kind = Target::tokio().map(ServerKind::Dispatchlab);
+        let tokio: Vec<&Cell> = cells.iter().filter(|c| Some(c.server.kind) == kind).collect();
         assert_eq!(tokio.len(), 2 * 2, "one per workload x connection count");
         assert!(tokio.iter().all(|c| c.server.workers == Some(4) && !c.is_reference()));
         assert_eq!(
             (tokio[0].server.kind.label(), tokio[0].server.kind.scope_name()),
             ("tokio".into(), "task")
+        );
+    }
+
+    #[test]
+    fn serve_arguments_follow_the_spec() {
+        let target = Target::dispatch(Strategy::MutexQueue, Scope::Request).expect("a valid pair");
+        let spec = ServerSpec {
+            kind: ServerKind::Dispatchlab(target),
+            workers: Some(4),
+            backlog: 5,
+            io_threads: Some(2),
+        };
+        let args = spec.serve_args(target).join(" ");
+        assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
+        assert!(
+            args.contains("--workers 4") && args.contains("--io-threads 2"),
+            "{args}"
+        );
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_gets_no_scope_and_no_io_threads() {
+        let tokio = Target::tokio().expect("compiled in");
+        let spec = ServerSpec {
+            kind: ServerKind::Dispatchlab(tokio),
+            workers: Some(4),
+            backlog: 1024,
+            io_threads: Some(2),
+        };
+        let args = spec.serve_args(tokio).join(" ");
+        assert!(
+            args.starts_with("serve --addr 127.0.0.1:0 --strategy tokio --backlog 1024"),
+            "{args}"
+        );
+        assert!(
+            args.contains("--workers 4") && !args.contains("--scope") && !args.contains("threads"),
+            "{args}"
         );
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::child::{STOP_TIMEOUT, ServerProcess};
+use super::child::{STOP_TIMEOUT, ServerChild};
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
@@ -75,20 +75,9 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         Err(err) => return failed(row, format!("cannot pass servers.log to the server: {err}")),
     };
     let started = match cell.server.kind {
-        ServerKind::Dispatchlab { strategy, scope } => ServerProcess::start_dispatchlab(
+        ServerKind::Dispatchlab(target) => ServerChild::start_dispatchlab(
             &ctx.exe,
-            strategy.into(),
-            Some(scope),
-            &cell.server,
-            ctx.server_cpus.as_ref(),
-            stderr,
-        ),
-        #[cfg(feature = "tokio")]
-        ServerKind::Tokio => ServerProcess::start_dispatchlab(
-            &ctx.exe,
-            crate::server::Engine::Tokio,
-            None,
-            &cell.server,
+            &cell.server.serve_args(target),
             ctx.server_cpus.as_ref(),
             stderr,
         ),
@@ -99,7 +88,13 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
                     format!("{reference} is not installed ({})", reference.install_hint()),
                 );
             };
-            reference.start(program, &cell.server, ctx.server_cpus.as_ref(), stderr)
+            reference.start(
+                program,
+                cell.server.workers,
+                cell.server.backlog,
+                ctx.server_cpus.as_ref(),
+                stderr,
+            )
         }
     };
     let mut server = match started {
@@ -180,7 +175,7 @@ fn failed(mut row: RunRow, outcome: String) -> CellResult {
 }
 
 /// The load generator's configuration for a cell against `server`.
-fn load_config(ctx: &Context, cell: &Cell, server: &ServerProcess) -> Result<Config, String> {
+fn load_config(ctx: &Context, cell: &Cell, server: &ServerChild) -> Result<Config, String> {
     let url = format!("http://{}{}", server.addr, cell.load.workload);
     let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
     let spec = &cell.load;
@@ -229,11 +224,10 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     row.strategy = cell.server.kind.strategy_name().into();
     row.scope = cell.server.kind.scope_name().into();
     row.workers = cell.server.workers;
+    // What the server was told; empty when it was left to its default.
     row.io_threads = match cell.server.kind {
-        ServerKind::Dispatchlab { .. } => Some(cell.server.io_threads.unwrap_or(1)),
-        #[cfg(feature = "tokio")]
-        ServerKind::Tokio => None,
-        ServerKind::Reference(_) => None,
+        ServerKind::Dispatchlab(target) if target.strategy().is_some() => cell.server.io_threads,
+        ServerKind::Dispatchlab(_) | ServerKind::Reference(_) => None,
     };
     row.backlog = Some(cell.server.backlog);
     row.server_cpus = ctx.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default();

@@ -38,7 +38,7 @@
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |
 //! | `reference` | external reference servers (nginx) from a generated configuration |
 //! | `pin` | CPU sets: parsing, splitting, `sched_setaffinity` |
-//! | `sampler` | `/proc/<pid>` sampling while a run lasts |
+//! | [`sampler`] | `/proc/<pid>` sampling while a run lasts (public: the tests read servers with it) |
 //! | `measure` | one cell from start to row |
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
@@ -53,15 +53,14 @@ mod pin;
 mod progress;
 mod reference;
 pub mod repeat;
-mod sampler;
+pub mod sampler;
 mod scenario;
 
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -69,10 +68,10 @@ use clap::Args;
 use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::results::{self, Machine};
-use crate::server::{Engine, Scope};
+use crate::server::{Engine, Scope, Target};
 
-pub use child::{ChildError, ServerProcess};
-pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
+pub use child::{ChildError, ServerChild};
+pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
 pub use progress::format_duration;
@@ -116,22 +115,22 @@ pub struct CompareArgs {
     /// Custom matrix: pool workers [default: the server's, one per server CPU].
     #[arg(short = 'w', long, conflicts_with = "scenario")]
     pub workers: Option<u32>,
-    /// Custom matrix: listen backlog.
-    #[arg(long, default_value_t = DEFAULT_BACKLOG, conflicts_with = "scenario")]
-    pub backlog: u32,
-    /// Custom matrix: requests in flight per connection (keepalive only).
-    #[arg(long, default_value_t = 1, conflicts_with = "scenario")]
-    pub pipeline: u32,
+    /// Custom matrix: listen backlog [default: the server's, 1024].
+    #[arg(long, conflicts_with = "scenario")]
+    pub backlog: Option<u32>,
+    /// Custom matrix: requests in flight per connection (keepalive only) [default: 1].
+    #[arg(long, conflicts_with = "scenario")]
+    pub pipeline: Option<u32>,
     /// Custom matrix: open loop at this many requests/s in all (as wrk2 -R)
     /// [default: closed loop].
     #[arg(short = 'R', long, conflicts_with = "scenario")]
     pub rate: Option<f64>,
-    /// Custom matrix: keepalive, close (a connection per request) or http10.
-    #[arg(long, value_enum, default_value_t = ConnectionMode::KeepAlive, conflicts_with = "scenario")]
-    pub mode: ConnectionMode,
-    /// Custom matrix: per-request timeout of the load generator.
-    #[arg(long, value_parser = parse_duration, default_value = "2s", conflicts_with = "scenario")]
-    pub timeout: Duration,
+    /// Custom matrix: keepalive, close (a connection per request) or http10 [default: keepalive].
+    #[arg(long, value_enum, conflicts_with = "scenario")]
+    pub mode: Option<ConnectionMode>,
+    /// Custom matrix: per-request timeout of the load generator [default: 2s].
+    #[arg(long, value_parser = parse_duration, conflicts_with = "scenario")]
+    pub timeout: Option<Duration>,
     /// Measured time per run, e.g. 2s, 500ms [default: 2s; scenarios have
     /// their own, which this overrides for timed runs].
     #[arg(short = 'd', long, value_parser = parse_duration)]
@@ -286,7 +285,7 @@ pub fn cpu_sets(args: &CompareArgs, allowed: &CpuSet) -> Result<(Option<CpuSet>,
 /// has hello workloads.
 pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) -> Result<Plan, CompareError> {
     let (strategies, tokio) = if args.strategies.is_empty() {
-        (Strategy::ALL.to_vec(), cfg!(feature = "tokio"))
+        (Strategy::ALL.to_vec(), Target::tokio().is_some())
     } else {
         let strategies = args.strategies.iter().filter_map(|engine| engine.strategy()).collect();
         (
@@ -303,57 +302,22 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         quick: args.quick,
         duration: args.duration,
         warmup: args.warmup,
-        strategies: strategies.clone(),
-        scopes: scopes.clone(),
+        strategies,
+        scopes,
         server_cpus,
         references,
         tokio,
     };
-    let custom = !args.connections.is_empty()
-        || !args.workloads.is_empty()
-        || args.workers.is_some()
-        || args.backlog != DEFAULT_BACKLOG
-        || args.pipeline != 1
-        || args.rate.is_some()
-        || args.mode != ConnectionMode::KeepAlive
-        || args.timeout != Duration::from_secs(2);
-    let plan = match args.scenario {
-        Some(scenario) => scenario.plan(&options),
-        None if !custom => default_plan(&options),
-        None => {
-            let default = default_plan(&options);
-            let spec = MatrixSpec {
-                strategies,
-                scopes,
-                connections: if args.connections.is_empty() {
-                    scenario::DEFAULT_CONNECTIONS.to_vec()
-                } else {
-                    args.connections.clone()
-                },
-                workloads: if args.workloads.is_empty() {
-                    vec!["/".into()]
-                } else {
-                    args.workloads.clone()
-                },
-                workers: args.workers,
-                backlog: args.backlog,
-                pipeline: args.pipeline,
-                rate: args.rate,
-                mode: args.mode,
-                duration: args.duration.unwrap_or(scenario::DEFAULT_DURATION),
-                warmup: args.warmup.unwrap_or(scenario::DEFAULT_WARMUP),
-                timeout: args.timeout,
-                references: options.references.clone(),
-                tokio,
-            };
-            Plan {
-                name: "custom".into(),
-                title: "Custom matrix".into(),
-                varies: "strategy x scope x connections x workload, as given on the command line".into(),
-                shows: default.shows,
-                cells: spec.expand(),
-            }
-        }
+    let plan = match (args.scenario, custom_matrix(args, &options)) {
+        (Some(scenario), _) => scenario.plan(&options),
+        (None, None) => default_plan(&options),
+        (None, Some(spec)) => Plan {
+            name: "custom".into(),
+            title: "Custom matrix".into(),
+            varies: "strategy x scope x connections x workload, as given on the command line".into(),
+            shows: default_plan(&options).shows,
+            cells: spec.expand(),
+        },
     };
     if plan.cells.is_empty() {
         return Err(CompareError::Invalid(
@@ -367,6 +331,39 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         )));
     }
     Ok(plan)
+}
+
+/// The custom matrix the matrix flags describe: the default run's, changed
+/// where a flag was given; `None` when no matrix flag was given.
+fn custom_matrix(args: &CompareArgs, options: &PlanOptions) -> Option<MatrixSpec> {
+    let given = !args.connections.is_empty()
+        || !args.workloads.is_empty()
+        || args.workers.is_some()
+        || args.backlog.is_some()
+        || args.pipeline.is_some()
+        || args.rate.is_some()
+        || args.mode.is_some()
+        || args.timeout.is_some();
+    if !given {
+        return None;
+    }
+    let mut spec = scenario::default_matrix(options);
+    if !args.connections.is_empty() {
+        spec.connections.clone_from(&args.connections);
+    }
+    if !args.workloads.is_empty() {
+        spec.workloads.clone_from(&args.workloads);
+    }
+    spec.workers = args.workers;
+    spec.backlog = args.backlog.unwrap_or(spec.backlog);
+    spec.pipeline = args.pipeline.unwrap_or(spec.pipeline);
+    spec.rate = args.rate;
+    spec.mode = args.mode.unwrap_or(spec.mode);
+    spec.timeout = args.timeout.unwrap_or(spec.timeout);
+    // A custom run is never shortened by --quick.
+    spec.duration = args.duration.unwrap_or(scenario::DEFAULT_DURATION);
+    spec.warmup = args.warmup.unwrap_or(scenario::DEFAULT_WARMUP);
+    Some(spec)
 }
 
 /// The command line as typed, quoted where a shell would split it.
@@ -417,41 +414,110 @@ fn create_out_dir(args: &CompareArgs, run_name: &str) -> Result<PathBuf, Compare
     Ok(dir)
 }
 
-/// Runs the comparison the arguments describe: prints the plan, measures
-/// every cell, writes the files, prints the ranking.
+/// Runs the comparison the arguments describe: plans it, prepares the
+/// output, measures every cell, writes the files, prints the ranking.
 pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
-    let machine = Machine::detect();
-    let started = results::timestamp_now();
-    let run_name = results::run_name_now();
-    let command = command_line();
-    let allowed = CpuSet::of_current_thread()
-        .map_err(|err| CompareError::Invalid(format!("cannot read this process's CPU affinity: {err}")))?;
-    let (server_cpus, load_cpus) = cpu_sets(args, &allowed)?;
-    let mut notes = Vec::new();
-    if server_cpus.is_none() {
-        notes.push(if args.no_pin {
-            "Unpinned (--no-pin): server and load generator share every CPU.".to_owned()
-        } else {
-            format!(
-                "Only {} CPU available: server and load generator share it, unpinned.",
-                allowed.len()
-            )
+    let mut setup = Setup::detect(args)?;
+    let (plan, located) = plan_with_references(args, &mut setup)?;
+    let estimate: Duration = plan.cells.iter().map(Cell::estimate).sum();
+    print_plan(&plan, &setup, estimate);
+    if args.dry_run {
+        print_cells(&plan);
+        return Ok(Outcome {
+            dir: PathBuf::new(),
+            rows: 0,
+            failed: Vec::new(),
+            interrupted: false,
         });
-    } else if let (Some(s), Some(l)) = (&server_cpus, &load_cpus)
-        && s.overlaps(l)
-    {
-        notes.push(format!(
-            "Server CPUs {s} and load CPUs {l} overlap: the two compete for them."
-        ));
     }
-    let load_threads = args
-        .load_threads
-        .unwrap_or_else(|| load_cpus.as_ref().map_or((allowed.len() / 2).max(1), CpuSet::len) as u32)
-        .max(1);
-    let server_cpu_count = server_cpus.as_ref().map_or(allowed.len(), CpuSet::len) as u32;
+    let mut session = prepare_output(args, &plan, setup, located)?;
+    let clock = Instant::now();
+    let measured = run_cells(&session, &plan)?;
+    let interrupted = session.ctx.stop.load(Ordering::Relaxed);
+    write_results(&mut session, &plan, &measured, interrupted)?;
+    print_results(&session, &measured, clock.elapsed(), estimate);
+    let failed = measured
+        .iter()
+        .filter(|m| !m.ok())
+        .map(|m| format!("{}: {}", m.cell.label(), m.row.outcome))
+        .collect();
+    Ok(Outcome {
+        dir: session.dir,
+        rows: measured.len(),
+        failed,
+        interrupted,
+    })
+}
 
-    // Reference servers: those installed join the plan; a missing one is
-    // named with how to install it.
+/// What the comparison runs on: machine, CPU sets, load threads, and the
+/// notes gathered on the way.
+struct Setup {
+    machine: Machine,
+    started: String,
+    run_name: String,
+    command: String,
+    server_cpus: Option<CpuSet>,
+    load_cpus: Option<CpuSet>,
+    load_threads: u32,
+    /// CPUs the servers may use (all of this process's when unpinned).
+    server_cpu_count: u32,
+    notes: Vec<String>,
+}
+
+impl Setup {
+    fn detect(args: &CompareArgs) -> Result<Self, CompareError> {
+        let allowed = CpuSet::of_current_thread()
+            .map_err(|err| CompareError::Invalid(format!("cannot read this process's CPU affinity: {err}")))?;
+        let (server_cpus, load_cpus) = cpu_sets(args, &allowed)?;
+        let mut notes = Vec::new();
+        if server_cpus.is_none() {
+            notes.push(if args.no_pin {
+                "Unpinned (--no-pin): server and load generator share every CPU.".to_owned()
+            } else {
+                format!(
+                    "Only {} CPU available: server and load generator share it, unpinned.",
+                    allowed.len()
+                )
+            });
+        } else if let (Some(s), Some(l)) = (&server_cpus, &load_cpus)
+            && s.overlaps(l)
+        {
+            notes.push(format!(
+                "Server CPUs {s} and load CPUs {l} overlap: the two compete for them."
+            ));
+        }
+        let load_threads = args
+            .load_threads
+            .unwrap_or_else(|| load_cpus.as_ref().map_or((allowed.len() / 2).max(1), CpuSet::len) as u32)
+            .max(1);
+        Ok(Self {
+            machine: Machine::detect(),
+            started: results::timestamp_now(),
+            run_name: results::run_name_now(),
+            command: command_line(),
+            server_cpu_count: server_cpus.as_ref().map_or(allowed.len(), CpuSet::len) as u32,
+            server_cpus,
+            load_cpus,
+            load_threads,
+            notes,
+        })
+    }
+
+    fn server_cpus_text(&self) -> String {
+        self.server_cpus.as_ref().map_or("-".into(), ToString::to_string)
+    }
+
+    fn load_cpus_text(&self) -> String {
+        self.load_cpus.as_ref().map_or("-".into(), ToString::to_string)
+    }
+}
+
+/// The plan, with the installed reference servers in it; a missing one the
+/// plan would have used is noted with how to install it.
+fn plan_with_references(
+    args: &CompareArgs,
+    setup: &mut Setup,
+) -> Result<(Plan, Vec<(Reference, PathBuf)>), CompareError> {
     let mut located = Vec::new();
     let mut missing = Vec::new();
     if !args.no_reference {
@@ -462,23 +528,24 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
             }
         }
     }
-    let plan = plan(args, server_cpu_count, located.iter().map(|(r, _)| *r).collect())?;
+    let cpus = setup.server_cpu_count;
+    let plan = plan(args, cpus, located.iter().map(|(r, _)| *r).collect())?;
     let planned_with = |r: Reference| {
-        let probe = self::plan(args, server_cpu_count, vec![r]);
+        let probe = self::plan(args, cpus, vec![r]);
         probe.is_ok_and(|p| p.cells.iter().any(Cell::is_reference))
     };
-    for reference in missing {
-        if planned_with(reference) {
-            let note = format!(
-                "{reference} is not installed, so its reference rows are left out (install: {}).",
-                reference.install_hint()
-            );
-            eprintln!("dispatchlab compare: note: {note}");
-            notes.push(note);
-        }
+    for reference in missing.into_iter().filter(|&r| planned_with(r)) {
+        let note = format!(
+            "{reference} is not installed, so its reference rows are left out (install: {}).",
+            reference.install_hint()
+        );
+        eprintln!("dispatchlab compare: note: {note}");
+        setup.notes.push(note);
     }
+    Ok((plan, located))
+}
 
-    let estimate: Duration = plan.cells.iter().map(Cell::estimate).sum();
+fn print_plan(plan: &Plan, setup: &Setup, estimate: Duration) {
     println!("dispatchlab compare: {} ({})", plan.title, plan.name);
     println!("  varies: {}", plan.varies);
     println!("  shows:  {}", plan.shows);
@@ -486,119 +553,140 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         "  {} runs, about {}; server CPUs {}, load CPUs {} ({} load thread{})",
         plan.cells.len(),
         format_duration(estimate),
-        server_cpus.as_ref().map_or("-".into(), ToString::to_string),
-        load_cpus.as_ref().map_or("-".into(), ToString::to_string),
-        load_threads,
-        if load_threads == 1 { "" } else { "s" }
+        setup.server_cpus_text(),
+        setup.load_cpus_text(),
+        setup.load_threads,
+        if setup.load_threads == 1 { "" } else { "s" }
     );
-    if args.dry_run {
-        for (index, cell) in plan.cells.iter().enumerate() {
-            println!(
-                "  {:>3}. {}  (~{})",
-                index + 1,
-                cell.label(),
-                format_duration(cell.estimate())
-            );
-        }
-        return Ok(Outcome {
-            dir: PathBuf::new(),
-            rows: 0,
-            failed: Vec::new(),
-            interrupted: false,
-        });
-    }
-    let dir = create_out_dir(args, &run_name)?;
-    println!("  results: {}", dir.display());
+}
 
+/// `--dry-run`: every cell with its estimate.
+fn print_cells(plan: &Plan) {
+    for (index, cell) in plan.cells.iter().enumerate() {
+        println!(
+            "  {:>3}. {}  (~{})",
+            index + 1,
+            cell.label(),
+            format_duration(cell.estimate())
+        );
+    }
+}
+
+/// A comparison under way: where it writes, what every cell is measured
+/// with, and the header every file records.
+struct Session {
+    dir: PathBuf,
+    ctx: measure::Context,
+    header: Header,
+    notes: Vec<String>,
+}
+
+/// Creates the result directory and `servers.log`, installs the Ctrl-C
+/// handler and builds the measuring context.
+fn prepare_output(
+    args: &CompareArgs,
+    plan: &Plan,
+    mut setup: Setup,
+    located: Vec<(Reference, PathBuf)>,
+) -> Result<Session, CompareError> {
+    let dir = create_out_dir(args, &setup.run_name)?;
+    println!("  results: {}", dir.display());
     if let Err(err) = crate::rlimit::raise_open_file_limit() {
-        notes.push(format!(
+        setup.notes.push(format!(
             "Could not raise the open-file limit ({err}): large connection counts may fail."
         ));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C exits at once (the children get SIGTERM through
-        // PR_SET_PDEATHSIG).
-        let registered = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
-        if let Err(err) = registered {
-            return Err(CompareError::Invalid(format!(
-                "cannot install the Ctrl-C handler: {err}"
-            )));
-        }
-    }
+    // Ctrl-C: the current load stops early, later cells are skipped; a
+    // second one exits at once (the children get SIGTERM through
+    // PR_SET_PDEATHSIG).
+    let stop = crate::signals::stop_flag()
+        .map_err(|err| CompareError::Invalid(format!("cannot install the Ctrl-C handler: {err}")))?;
     let log_path = dir.join("servers.log");
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(io_error(log_path.display().to_string()))?;
+    let machine = &setup.machine;
     writeln!(
         log,
-        "# dispatchlab compare, {started}: {command}\n# {} ({} CPUs, kernel {}), {}, git {}; server CPUs {}, load CPUs {}",
+        "# dispatchlab compare, {}: {}\n# {} ({} CPUs, kernel {}), {}, git {}; server CPUs {}, load CPUs {}",
+        setup.started,
+        setup.command,
         machine.host,
         machine.cpus,
         machine.kernel,
         machine.rustc,
         machine.git_rev,
-        server_cpus.as_ref().map_or("-".into(), ToString::to_string),
-        load_cpus.as_ref().map_or("-".into(), ToString::to_string),
+        setup.server_cpus_text(),
+        setup.load_cpus_text(),
     )
     .map_err(io_error(log_path.display().to_string()))?;
     let exe = std::env::current_exe().map_err(|err| {
         CompareError::Invalid(format!("cannot find this program's executable to start servers: {err}"))
     })?;
-    let ctx = measure::Context {
-        exe,
-        machine: machine.clone(),
-        server_cpus: server_cpus.clone(),
-        load_cpus: load_cpus.clone(),
-        load_threads,
-        command: command.clone(),
-        scenario: plan.name.clone(),
-        run_name,
-        stop: Arc::clone(&stop),
-        references: located,
-        log,
-    };
-    let mut header = Header {
+    let header = Header {
         tool: "dispatchlab compare".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         scenario: plan.name.clone(),
         title: plan.title.clone(),
         varies: plan.varies.clone(),
         shows: plan.shows.clone(),
-        command,
-        started,
+        command: setup.command.clone(),
+        started: setup.started.clone(),
         finished: String::new(),
         host: machine.host.clone(),
         kernel: machine.kernel.clone(),
         cpus: machine.cpus,
         rustc: machine.rustc.clone(),
         git_rev: machine.git_rev.clone(),
-        server_cpus: server_cpus.as_ref().map(ToString::to_string).unwrap_or_default(),
-        load_cpus: load_cpus.as_ref().map(ToString::to_string).unwrap_or_default(),
-        load_threads,
+        server_cpus: setup.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default(),
+        load_cpus: setup.load_cpus.as_ref().map(ToString::to_string).unwrap_or_default(),
+        load_threads: setup.load_threads,
         cells: plan.cells.len(),
         failed: 0,
         notes: Vec::new(),
     };
+    let ctx = measure::Context {
+        exe,
+        machine: setup.machine,
+        server_cpus: setup.server_cpus,
+        load_cpus: setup.load_cpus,
+        load_threads: setup.load_threads,
+        command: setup.command,
+        scenario: plan.name.clone(),
+        run_name: setup.run_name,
+        stop,
+        references: located,
+        log,
+    };
+    Ok(Session {
+        dir,
+        ctx,
+        header,
+        notes: setup.notes,
+    })
+}
 
+/// Measures the cells in order until the plan is done or Ctrl-C stops it;
+/// the result files are rewritten after every cell, so that an aborted
+/// comparison keeps what it measured.
+fn run_cells(session: &Session, plan: &Plan) -> Result<Vec<Measured>, CompareError> {
     let mut progress = progress::Progress::new(plan.cells.iter().map(Cell::estimate).collect());
     let mut measured: Vec<Measured> = Vec::new();
-    let clock = Instant::now();
     for (index, cell) in plan.cells.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
+        if session.ctx.stop.load(Ordering::Relaxed) {
             break;
         }
         let label = cell.label();
         progress.start(index, &format!("{}/{} {label}", index + 1, plan.cells.len()));
-        let result = measure::measure(&ctx, index, cell);
+        let result = measure::measure(&session.ctx, index, cell);
         if let Some(report) = &result.report {
-            let path = dir
+            let path = session
+                .dir
                 .join("hgrm")
                 .join(format!("{index:03}-{}.hgrm", output::slug(&label)));
-            if let Err(err) = output::write_hgrm(&path, report, &result.row, &header) {
+            if let Err(err) = output::write_hgrm(&path, report, &result.row, &session.header) {
                 progress.println(&format!("dispatchlab compare: cannot write {}: {err}", path.display()));
             }
         }
@@ -610,17 +698,31 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
             row: result.row,
         });
         progress.finish_cell(index);
-        // Rewritten after every run, so an aborted comparison keeps what it measured.
-        let rows: Vec<_> = measured.iter().map(|m| m.row.clone()).collect();
-        output::write_csv(&dir, &rows).map_err(io_error("runs.csv"))?;
-        output::write_json(&dir, &header, &rows).map_err(io_error("runs.json"))?;
+        write_rows(session, &measured)?;
     }
     progress.finish();
-    let interrupted = stop.load(Ordering::Relaxed);
+    Ok(measured)
+}
 
+/// `runs.csv` and `runs.json` with the rows so far.
+fn write_rows(session: &Session, measured: &[Measured]) -> Result<(), CompareError> {
+    let rows: Vec<_> = measured.iter().map(|m| m.row.clone()).collect();
+    output::write_csv(&session.dir, &rows).map_err(io_error("runs.csv"))?;
+    output::write_json(&session.dir, &session.header, &rows).map_err(io_error("runs.json"))
+}
+
+/// The final header (end time, failures, notes), rows and `summary.md`.
+fn write_results(
+    session: &mut Session,
+    plan: &Plan,
+    measured: &[Measured],
+    interrupted: bool,
+) -> Result<(), CompareError> {
+    let header = &mut session.header;
     header.finished = results::timestamp_now();
     header.failed = measured.iter().filter(|m| !m.ok()).count();
-    notes.extend(output::notes(&measured));
+    let mut notes = std::mem::take(&mut session.notes);
+    notes.extend(output::notes(measured));
     if interrupted {
         notes.push(format!(
             "Interrupted (Ctrl-C) after {} of {} runs.",
@@ -629,35 +731,58 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         ));
     }
     header.notes = notes;
-    let rows: Vec<_> = measured.iter().map(|m| m.row.clone()).collect();
-    output::write_csv(&dir, &rows).map_err(io_error("runs.csv"))?;
-    output::write_json(&dir, &header, &rows).map_err(io_error("runs.json"))?;
-    let summary = output::summary_markdown(&header, &plan, &measured, &regenerate_command());
-    std::fs::write(dir.join("summary.md"), summary).map_err(io_error("summary.md"))?;
+    write_rows(session, measured)?;
+    let summary = output::summary_markdown(&session.header, plan, measured, &regenerate_command());
+    std::fs::write(session.dir.join("summary.md"), summary).map_err(io_error("summary.md"))
+}
 
+/// The ranking tables, the notes and where the files are.
+fn print_results(session: &Session, measured: &[Measured], took: Duration, estimate: Duration) {
     println!();
-    for table in output::tables(&measured, false) {
+    for table in output::tables(measured, false) {
         println!("{}", table.to_text());
     }
-    for note in &header.notes {
+    for note in &session.header.notes {
         println!("note: {note}");
     }
     println!(
         "\n{} runs in {} ({} estimated); results in {}",
         measured.len(),
-        format_duration(clock.elapsed()),
+        format_duration(took),
         format_duration(estimate),
-        dir.display()
+        session.dir.display()
     );
-    let failed = measured
-        .iter()
-        .filter(|m| !m.ok())
-        .map(|m| format!("{}: {}", m.cell.label(), m.row.outcome))
-        .collect();
-    Ok(Outcome {
-        dir,
-        rows: measured.len(),
-        failed,
-        interrupted,
-    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Compare {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn plan_of(flags: &[&str]) -> Plan {
+        let line = std::iter::once("compare").chain(flags.iter().copied());
+        let args = Compare::try_parse_from(line).expect("flags parse").args;
+        plan(&args, 1, Vec::new()).expect("a plan")
+    }
+
+    #[test]
+    fn a_matrix_flag_given_makes_a_custom_run_even_at_its_default_value() {
+        assert_eq!(plan_of(&[]).name, "default");
+        for flags in [
+            &["--timeout", "2s"][..],
+            &["--backlog", "1024"],
+            &["--pipeline", "1"],
+            &["-c", "16,256"],
+        ] {
+            assert_eq!(plan_of(flags).name, "custom", "{flags:?}");
+        }
+        assert_eq!(plan_of(&["--timeout", "2s"]).cells, plan_of(&[]).cells);
+    }
 }

@@ -624,7 +624,10 @@ mod tests {
             cell: Cell {
                 group: "/ c=256".into(),
                 server: ServerSpec {
-                    kind: ServerKind::Dispatchlab { strategy, scope },
+                    kind: ServerKind::Dispatchlab(crate::server::Target {
+                        engine: strategy.into(),
+                        scope,
+                    }),
                     workers: None,
                     backlog: 1024,
                     io_threads: None,

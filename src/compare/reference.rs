@@ -20,8 +20,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::child::{self, ChildError, ServerProcess};
-use super::matrix::ServerSpec;
+use super::child::{self, ChildError, ServerChild};
 use super::pin::CpuSet;
 
 /// A reference server.
@@ -57,17 +56,19 @@ impl Reference {
         }
     }
 
-    /// Starts the server for `spec` (backlog, worker processes) pinned to
-    /// `cpus`, and waits until it accepts connections.
+    /// Starts the server with `workers` worker processes (`None`: one per
+    /// CPU of `cpus`) and listen `backlog`, pinned to `cpus`, and waits
+    /// until it accepts connections.
     pub fn start(
         self,
         program: &Path,
-        spec: &ServerSpec,
+        workers: Option<u32>,
+        backlog: u32,
         cpus: Option<&CpuSet>,
         stderr: File,
-    ) -> Result<ServerProcess, ChildError> {
+    ) -> Result<ServerChild, ChildError> {
         match self {
-            Reference::Nginx => start_nginx(program, spec, cpus, stderr),
+            Reference::Nginx => start_nginx(program, workers, backlog, cpus, stderr),
         }
     }
 }
@@ -169,10 +170,11 @@ http {{
 
 fn start_nginx(
     program: &Path,
-    spec: &ServerSpec,
+    workers: Option<u32>,
+    backlog: u32,
     cpus: Option<&CpuSet>,
     stderr: File,
-) -> Result<ServerProcess, ChildError> {
+) -> Result<ServerChild, ChildError> {
     let setup = |what: &str, source: std::io::Error| ChildError::Spawn {
         program: format!("nginx ({what})"),
         source,
@@ -185,17 +187,13 @@ fn start_nginx(
         .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
         .unwrap_or_default();
     let addr = free_port().map_err(|err| setup("a free port", err))?;
-    let workers = spec
-        .workers
+    let workers = workers
         .or_else(|| cpus.map(|set| u32::try_from(set.len()).unwrap_or(1)))
         .unwrap_or_else(crate::results::online_cpus)
         .max(1);
     let config_path = dir.0.join("nginx.conf");
-    std::fs::write(
-        &config_path,
-        nginx_config(&dir.0, addr, workers, spec.backlog, &modules),
-    )
-    .map_err(|err| setup("its configuration", err))?;
+    std::fs::write(&config_path, nginx_config(&dir.0, addr, workers, backlog, &modules))
+        .map_err(|err| setup("its configuration", err))?;
     let args: Vec<String> = vec![
         "-p".into(),
         dir.0.display().to_string(),
@@ -212,7 +210,7 @@ fn start_nginx(
         program: program.display().to_string(),
         source,
     })?;
-    ServerProcess::adopt(spawned, addr, rendered, Some(workers), Box::new(dir))
+    ServerChild::adopt(spawned, addr, rendered, Some(workers), Box::new(dir))
 }
 
 #[cfg(test)]

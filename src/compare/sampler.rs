@@ -119,6 +119,21 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// User plus system CPU time `pid` has used so far (`/proc/<pid>/stat`);
+/// `None` when the process is gone.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = cpu_ticks(&stat)?;
+    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second()))
+}
+
+/// A numeric field of `/proc/<pid>/status` (`VmRSS`, `VmHWM` in KiB;
+/// `Threads`); `None` when the process is gone or has no such field.
+pub fn status_value(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field(&status, name)
+}
+
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

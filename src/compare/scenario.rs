@@ -13,29 +13,40 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
+use clap::builder::PossibleValue;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
-use crate::server::Scope;
+use crate::server::{Scope, Target};
 
-use super::matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec, server_pairs};
+use super::matrix::{Cell, DEFAULT_BACKLOG, DEFAULT_TIMEOUT, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 use super::reference::Reference;
 
-/// A named experiment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+/// A named experiment ([`Scenario::about`] says what each compares).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scenario {
-    /// 400 keep-alive connections at 1,000 req/s, 4 workers: connection scope vs request scope.
+    /// Keep-alive connections against a pool, per scope.
     KeepaliveStarvation,
-    /// A 40 ms handler, a new connection per request, 160 requests as P clients x 160/P: backlog 5 vs 1,024.
+    /// A connection per request against a small and a large backlog.
     Backlog,
-    /// A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal.
+    /// A blocking handler at rising concurrency.
     IoBound,
-    /// /spin?us=100 at concurrency 1-64: throughput capped by cores, not threads.
+    /// CPU-bound work at rising concurrency.
     CpuBound,
-    /// 10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope.
+    /// Ten thousand connections.
     C10k,
-    /// Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx.
+    /// Hello, pipelined and not, against nginx.
     Plaintext,
+}
+
+impl ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scenario::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.about()))
+    }
 }
 
 /// What a run measures: its cells and what to say about them.
@@ -84,7 +95,7 @@ impl Default for PlanOptions {
             scopes: Scope::ALL.to_vec(),
             server_cpus: 1,
             references: Vec::new(),
-            tokio: cfg!(feature = "tokio"),
+            tokio: Target::tokio().is_some(),
         }
     }
 }
@@ -104,19 +115,14 @@ impl PlanOptions {
         if self.quick { quick } else { full }.to_vec()
     }
 
-    fn pairs(&self) -> Vec<(Strategy, Scope)> {
-        server_pairs(&self.strategies, &self.scopes)
+    fn pairs(&self) -> Vec<Target> {
+        Target::pairs(&self.strategies, &self.scopes)
     }
 
     /// The tokio server with `workers`, if it is compiled in and asked for.
     fn tokio(&self, workers: Option<u32>, backlog: u32) -> Option<ServerSpec> {
-        let kind = ServerKind::tokio().filter(|_| self.tokio)?;
-        Some(ServerSpec {
-            kind,
-            workers,
-            backlog,
-            io_threads: None,
-        })
+        let target = Target::tokio().filter(|_| self.tokio)?;
+        Some(dispatchlab(target, workers, backlog))
     }
 }
 
@@ -137,10 +143,11 @@ pub const DEFAULT_WARMUP: Duration = ms(300);
 /// The default run's connection counts: fewer and more than a pool's workers.
 pub const DEFAULT_CONNECTIONS: [u32; 2] = [16, 256];
 
-/// The default run: every compiled-in strategy in both scopes at 16 and 256
-/// keep-alive connections on the hello workload, plus the reference servers.
-pub fn default_plan(options: &PlanOptions) -> Plan {
-    let spec = MatrixSpec {
+/// The default run's matrix: every compiled-in strategy in both scopes at
+/// 16 and 256 keep-alive connections on the hello workload, plus the
+/// reference servers. A custom matrix starts from it.
+pub fn default_matrix(options: &PlanOptions) -> MatrixSpec {
+    MatrixSpec {
         strategies: options.strategies.clone(),
         scopes: options.scopes.clone(),
         connections: DEFAULT_CONNECTIONS.to_vec(),
@@ -152,10 +159,15 @@ pub fn default_plan(options: &PlanOptions) -> Plan {
         mode: ConnectionMode::KeepAlive,
         duration: options.duration(DEFAULT_DURATION, ms(500)),
         warmup: options.warmup(DEFAULT_WARMUP, ms(200)),
-        timeout: secs(2),
+        timeout: DEFAULT_TIMEOUT,
         references: options.references.clone(),
         tokio: options.tokio,
-    };
+    }
+}
+
+/// The default run: the cells of `default_matrix`.
+pub fn default_plan(options: &PlanOptions) -> Plan {
+    let spec = default_matrix(options);
     Plan {
         name: "default".into(),
         title: "Every strategy in both scopes, hello, 16 and 256 keep-alive connections".into(),
@@ -187,6 +199,24 @@ impl Scenario {
         Scenario::C10k,
         Scenario::Plaintext,
     ];
+
+    /// The short line beside the name in `--scenario`'s possible values.
+    pub fn about(self) -> &'static str {
+        match self {
+            Scenario::KeepaliveStarvation => {
+                "400 keep-alive connections at 1,000 req/s, 4 workers: connection scope vs request scope"
+            }
+            Scenario::Backlog => {
+                "A 40 ms handler, a new connection per request, 160 requests as P clients x 160/P: backlog 5 vs 1,024"
+            }
+            Scenario::IoBound => "A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal",
+            Scenario::CpuBound => "/spin?us=100 at concurrency 1-64: throughput capped by cores, not threads",
+            Scenario::C10k => "10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope",
+            Scenario::Plaintext => {
+                "Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx"
+            }
+        }
+    }
 
     /// One line for `--help`.
     pub fn summary(self) -> &'static str {
@@ -262,9 +292,9 @@ impl Scenario {
     }
 }
 
-fn dispatchlab(strategy: Strategy, scope: Scope, workers: Option<u32>, backlog: u32) -> ServerSpec {
+fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec {
     ServerSpec {
-        kind: ServerKind::Dispatchlab { strategy, scope },
+        kind: ServerKind::Dispatchlab(target),
         workers,
         backlog,
         io_threads: None,
@@ -292,10 +322,10 @@ fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
     options
         .pairs()
         .into_iter()
-        .map(|(strategy, scope)| {
+        .map(|target| {
             cell(
                 group.clone(),
-                dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG),
+                dispatchlab(target, Some(4), DEFAULT_BACKLOG),
                 load.clone(),
             )
         })
@@ -324,8 +354,12 @@ fn backlog(options: &PlanOptions) -> Vec<Cell> {
     let mut cells = Vec::new();
     for backlog in [5, 1024] {
         for &(strategy, scope, workers) in &servers {
-            let server = dispatchlab(strategy, scope, workers, backlog);
-            let mut group = format!("{strategy}/{scope}");
+            let target = Target {
+                engine: strategy.into(),
+                scope,
+            };
+            let server = dispatchlab(target, workers, backlog);
+            let mut group = target.to_string();
             if let Some(workers) = workers {
                 group.push_str(&format!(" w={workers}"));
             }
@@ -360,7 +394,7 @@ fn io_bound(options: &PlanOptions) -> Vec<Cell> {
         let servers = options
             .pairs()
             .into_iter()
-            .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), DEFAULT_BACKLOG))
+            .map(|target| dispatchlab(target, Some(4), DEFAULT_BACKLOG))
             .chain(options.tokio(Some(4), DEFAULT_BACKLOG));
         for server in servers {
             let mut cell = cell(group.clone(), server, load.clone());
@@ -383,10 +417,10 @@ fn cpu_bound(options: &PlanOptions) -> Vec<Cell> {
             options.warmup(ms(500), ms(200)),
         );
         let group = format!("/spin?us=100 {}", load.label());
-        for (strategy, scope) in options.pairs() {
+        for target in options.pairs() {
             let mut cell = cell(
                 group.clone(),
-                dispatchlab(strategy, scope, Some(workers), DEFAULT_BACKLOG),
+                dispatchlab(target, Some(workers), DEFAULT_BACKLOG),
                 load.clone(),
             );
             // 100 µs of CPU per request: 10,000 req/s per core, at most one
@@ -420,7 +454,7 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
     options
         .pairs()
         .into_iter()
-        .map(|(strategy, scope)| dispatchlab(strategy, scope, Some(4), 4096))
+        .map(|target| dispatchlab(target, Some(4), 4096))
         .chain(options.tokio(Some(4), 4096))
         .map(|server| cell(group.clone(), server, load.clone()))
         .collect()
@@ -442,7 +476,7 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
             let servers = options
                 .pairs()
                 .into_iter()
-                .map(|(strategy, scope)| dispatchlab(strategy, scope, None, DEFAULT_BACKLOG))
+                .map(|target| dispatchlab(target, None, DEFAULT_BACKLOG))
                 .chain(options.tokio(None, DEFAULT_BACKLOG));
             for server in servers {
                 cells.push(cell(group.clone(), server, load.clone()));
@@ -474,12 +508,12 @@ mod tests {
     }
 
     fn pairs() -> usize {
-        server_pairs(Strategy::ALL, &Scope::ALL).len()
+        Target::pairs(Strategy::ALL, &Scope::ALL).len()
     }
 
     /// The tokio row, where compiled in.
     fn tokio() -> usize {
-        usize::from(cfg!(feature = "tokio"))
+        usize::from(Target::tokio().is_some())
     }
 
     fn tokio_cells(cells: &[Cell]) -> Vec<&Cell> {

@@ -3,10 +3,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{Config, LoadArgs};
 use crate::results::{self, Machine};
@@ -21,12 +17,7 @@ pub fn run(args: &LoadArgs) -> Result<ExitCode, String> {
     config.progress = std::io::stderr().is_terminal();
     // Ctrl-C ends the run early and still prints the report (as wrk does); a
     // second Ctrl-C exits at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
-            .map_err(|err| format!("cannot install the Ctrl-C handler: {err}"))?;
-    }
+    let stop = crate::signals::stop_flag().map_err(|err| format!("cannot install the Ctrl-C handler: {err}"))?;
     config.stop = Some(stop);
     let report = super::run(&config).map_err(|err| err.to_string())?;
     if let Some(path) = &args.hgrm {

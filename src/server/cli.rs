@@ -16,20 +16,17 @@ use crate::rlimit::raise_open_file_limit;
 
 use super::listener::somaxconn;
 use super::stats::report_line;
-use super::{ServeArgs, ServeConfig, ServeError, Server};
-
-/// Exit status after a forced (second-signal) exit.
-const FORCED_EXIT: i32 = 130;
+use super::{Announce, ServeArgs, ServeConfig, ServeError, Server};
 
 /// Runs the server the arguments describe until a signal stops it.
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = args.config();
-    if config.strategy.strategy().is_none() {
+    if config.engine.strategy().is_none() {
         let scope = args.scope.is_some().then_some("--scope");
         let flags: Vec<&'static str> = scope.into_iter().chain(args.dispatcher_flags_given()).collect();
         if !flags.is_empty() {
             return Err(ServeError::NotForReference {
-                server: config.strategy.name(),
+                server: config.engine.name(),
                 flags,
             });
         }
@@ -66,7 +63,7 @@ pub(super) fn serve_until_signal(
     thread::spawn(move || {
         if signals.forever().next().is_some() {
             eprintln!("dispatchlab: second signal: exiting without waiting");
-            std::process::exit(FORCED_EXIT);
+            std::process::exit(crate::signals::FORCED_EXIT);
         }
     });
     let served = server.stats();
@@ -80,16 +77,7 @@ pub(super) fn serve_until_signal(
 
 /// Prints the address (scripts that asked for port 0 read it from stdout).
 fn announce(server: &Server) {
-    let config = server.config();
-    println!(
-        "dispatchlab: listening on http://{}/ (strategy {}, scope {}, workers {}, backlog {}, sched {})",
-        server.local_addr(),
-        server.strategy_name(),
-        config.scope_name(),
-        config.dispatch.workers,
-        config.backlog,
-        config.sched
-    );
+    println!("{}", Announce::of(server));
     let _ = std::io::stdout().flush();
 }
 

@@ -5,20 +5,20 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
-use super::{Engine, KeepAlive, SchedPolicy};
+use super::{Engine, KeepAlive, SchedPolicy, Target};
 
-/// What one job covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+/// What one job covers ([`Scope::description`] says what each means).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
-    /// One job = serve one connection until it closes (blocking I/O; the
-    /// classic design, where keep-alive starves a pool).
+    /// One job = one connection.
     Connection,
-    /// One job = answer one request; event loops own the sockets.
+    /// One job = one request.
     Request,
 }
 
@@ -32,6 +32,28 @@ impl Scope {
             Scope::Connection => "connection",
             Scope::Request => "request",
         }
+    }
+}
+
+impl Scope {
+    /// One line for `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::Connection => {
+                "One job = serve one connection until it closes (blocking I/O; the classic design, where keep-alive starves a pool)"
+            }
+            Scope::Request => "One job = answer one request; event loops own the sockets",
+        }
+    }
+}
+
+impl ValueEnum for Scope {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scope::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.description()))
     }
 }
 
@@ -74,7 +96,7 @@ pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port.
     pub addr: SocketAddr,
     /// The dispatch strategy, or a reference server.
-    pub strategy: Engine,
+    pub engine: Engine,
     /// What a job covers. A reference server has its own and ignores it.
     pub scope: Scope,
     /// How the strategy is sized and tuned.
@@ -104,10 +126,10 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            strategy: Engine::Dispatch(Strategy::MutexQueue),
+            engine: Engine::Dispatch(Strategy::MutexQueue),
             scope: Scope::Connection,
             dispatch: DispatchConfig::default(),
-            backlog: 1024,
+            backlog: Self::DEFAULT_BACKLOG,
             accept_threads: 1,
             io_threads: 1,
             max_in_flight: 1024,
@@ -115,20 +137,27 @@ impl Default for ServeConfig {
             timeouts: Timeouts::default(),
             panic_route: false,
             sched: SchedPolicy::Other,
-            keep_alive: KeepAlive::On,
+            keep_alive: KeepAlive::default(),
         }
     }
 }
 
 impl ServeConfig {
-    /// The scope this server really runs: the configured one for a dispatch
-    /// strategy, `task` (a task per connection) for the tokio server.
-    pub fn scope_name(&self) -> &'static str {
-        match self.strategy {
-            Engine::Dispatch(_) => self.scope.name(),
-            #[cfg(feature = "tokio")]
-            Engine::Tokio => "task",
+    /// The listen backlog when nothing else is said (also the runner's).
+    pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// The server this configuration runs (its engine in its scope).
+    pub fn target(&self) -> Target {
+        Target {
+            engine: self.engine,
+            scope: self.scope,
         }
+    }
+
+    /// The scope this server really runs: the configured one for a dispatch
+    /// strategy, `task` (a task per connection) for a reference server.
+    pub fn scope_name(&self) -> &'static str {
+        self.target().scope_name()
     }
 }
 
@@ -137,7 +166,7 @@ impl ServeConfig {
 #[command(after_long_help = SERVE_EXAMPLES)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one and prints it).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value_t = ServeConfig::default().addr)]
     pub addr: SocketAddr,
     /// Dispatch strategy, or a reference server (`dispatchlab strategies` lists them).
     ///
@@ -146,7 +175,7 @@ pub struct ServeArgs {
     /// --workers (its worker threads) applies, and the dispatcher-only ones
     /// (--max-threads, --pick, --idle-spin, --wake, --accept-threads,
     /// --io-threads, --max-in-flight) are refused.
-    #[arg(long, short = 's', default_value = "mutex-queue", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
+    #[arg(long, short = 's', default_value_t = ServeConfig::default().engine, value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategy: Engine,
     /// What one job covers: a whole connection, or one request [default:
     /// connection]. Dispatch strategies only: tokio has its own (a task per
@@ -169,7 +198,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum)]
     pub wake: Option<WakePolicy>,
     /// Listen backlog: connections the kernel queues before accept (capped by net.core.somaxconn).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = ServeConfig::DEFAULT_BACKLOG)]
     pub backlog: u32,
     /// Connection scope: threads accepting connections [default: 1].
     #[arg(long)]
@@ -181,17 +210,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub max_in_flight: Option<usize>,
     /// Time allowed from the first byte of a request to its end; then 408.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub header_timeout: Duration,
+    #[arg(long, default_value_t = Timeouts::default().header.into())]
+    pub header_timeout: humantime::Duration,
     /// Idle keep-alive connections are closed after this long.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
+    #[arg(long, default_value_t = Timeouts::default().idle.into())]
+    pub idle_timeout: humantime::Duration,
     /// A write that makes no progress for this long closes the connection.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub write_timeout: Duration,
+    #[arg(long, default_value_t = Timeouts::default().write.into())]
+    pub write_timeout: humantime::Duration,
     /// On SIGINT/SIGTERM, how long to finish in-flight requests before giving up (exit 1).
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-    pub shutdown_timeout: Duration,
+    #[arg(long, default_value_t = Timeouts::default().shutdown.into())]
+    pub shutdown_timeout: humantime::Duration,
     /// Print a one-line report (req/s, connections, queue) this often, e.g. 1s.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub stats_interval: Option<Duration>,
@@ -200,12 +229,12 @@ pub struct ServeArgs {
     pub max_body: u64,
     /// Kernel scheduling policy for every server thread: `batch` stops a woken
     /// thread from preempting the one that woke it (hand-offs batch up).
-    #[arg(long, value_enum, default_value_t = SchedPolicy::Other)]
+    #[arg(long, value_enum, default_value_t = ServeConfig::default().sched)]
     pub sched: SchedPolicy,
     /// Whether a connection outlives its answer: `off` closes after every
     /// answer (the Rust Book's server); `adaptive` closes keep-alive
     /// connections while others wait for a worker (connection scope).
-    #[arg(long, value_enum, default_value_t = KeepAlive::default())]
+    #[arg(long, value_enum, default_value_t = ServeConfig::default().keep_alive)]
     pub keep_alive: KeepAlive,
     /// Serve /panic, a handler that panics (for fault tests).
     #[arg(long, hide = true)]
@@ -245,8 +274,8 @@ impl ServeArgs {
         let defaults = ServeConfig::default();
         ServeConfig {
             addr: self.addr,
-            strategy: self.strategy,
-            scope: self.scope.unwrap_or(Scope::Connection),
+            engine: self.strategy,
+            scope: self.scope.unwrap_or(defaults.scope),
             dispatch: DispatchConfig {
                 workers: self.workers.unwrap_or_else(default_workers),
                 max_threads: self.max_threads,
@@ -263,14 +292,58 @@ impl ServeArgs {
                 ..Limits::default()
             },
             timeouts: Timeouts {
-                header: self.header_timeout,
-                idle: self.idle_timeout,
-                write: self.write_timeout,
-                shutdown: self.shutdown_timeout,
+                header: self.header_timeout.into(),
+                idle: self.idle_timeout.into(),
+                write: self.write_timeout.into(),
+                shutdown: self.shutdown_timeout.into(),
             },
             panic_route: self.panic_route,
             sched: self.sched,
             keep_alive: self.keep_alive,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn no_flags_give_the_default_config() {
+        let args = Serve::try_parse_from(["serve"]).expect("no flags parse").args;
+        let defaults = ServeConfig::default();
+        let expected = ServeConfig {
+            dispatch: DispatchConfig {
+                workers: default_workers(),
+                ..defaults.dispatch
+            },
+            ..defaults
+        };
+        assert_eq!(args.config(), expected);
+    }
+
+    #[test]
+    fn flags_override_the_defaults() {
+        let given = [
+            "serve",
+            "--idle-timeout",
+            "3s",
+            "--backlog",
+            "7",
+            "--strategy",
+            "inline",
+        ];
+        let config = Serve::try_parse_from(given).expect("flags parse").args.config();
+        assert_eq!(config.timeouts.idle, Duration::from_secs(3));
+        assert_eq!(config.backlog, 7);
+        assert_eq!(config.engine, Engine::Dispatch(Strategy::Inline));
     }
 }

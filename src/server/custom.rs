@@ -52,10 +52,10 @@ pub fn serve_with(
     factory: impl FnOnce(&DispatchConfig) -> io::Result<Arc<dyn Dispatcher>>,
 ) -> Result<(), ServeWithError> {
     let config = args.config();
-    if config.strategy != ServeConfig::default().strategy {
+    if config.engine != ServeConfig::default().engine {
         return Err(ServeWithError::StrategyGiven {
             serves: name,
-            given: config.strategy,
+            given: config.engine,
         });
     }
     serve_until_signal(args, config, |config| {

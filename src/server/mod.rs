@@ -22,6 +22,7 @@
 //! [`serve_with`] do the same over a dispatcher built outside the crate.
 
 mod accept;
+mod announce;
 mod cli;
 mod config;
 mod connection_scope;
@@ -37,6 +38,7 @@ mod sched;
 mod service;
 mod shutdown;
 pub mod stats;
+mod target;
 #[cfg(feature = "tokio")]
 mod tokio_scope;
 
@@ -51,6 +53,7 @@ use crate::dispatch::{BuildError, DispatchStats, Dispatcher, Strategy};
 use crate::http::Limits;
 use crate::workload::Workload;
 
+pub use announce::{Announce, NotAnnounce};
 pub use cli::run;
 pub use config::{Scope, ServeArgs, ServeConfig, Timeouts};
 pub use custom::{ServeWithError, serve_with};
@@ -58,6 +61,7 @@ pub use engine::Engine;
 pub use keep_alive::KeepAlive;
 pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
+pub use target::{Target, UnknownTarget};
 
 use connection_scope::ConnectionFront;
 use request_scope::RequestFront;
@@ -115,7 +119,7 @@ impl Server {
     /// Builds the strategy, binds the listener and starts serving. Every
     /// thread the server starts runs under `config.sched`.
     pub fn start(config: ServeConfig) -> Result<Self, ServeError> {
-        if let Engine::Dispatch(strategy) = config.strategy
+        if let Engine::Dispatch(strategy) = config.engine
             && strategy.runs_on_caller()
             && config.scope == Scope::Connection
         {
@@ -125,7 +129,7 @@ impl Server {
     }
 
     fn start_threads(config: ServeConfig) -> Result<Self, ServeError> {
-        match config.strategy {
+        match config.engine {
             Engine::Dispatch(strategy) => Self::start_dispatch(strategy, config),
             #[cfg(feature = "tokio")]
             Engine::Tokio => Self::start_tokio(config),
@@ -144,7 +148,7 @@ impl Server {
     ///
     /// `name` stands where a strategy's name stands: in `/metrics`
     /// (`dispatchlab_info{strategy=…}`) and [`strategy_name`](Self::strategy_name)
-    /// (the announce line of [`serve_with`]). `config.strategy` does not
+    /// (the announce line of [`serve_with`]). `config.engine` does not
     /// choose anything here; leave it a dispatch strategy (the default), as
     /// the reported scope name follows it ([`ServeConfig::scope_name`]).
     /// `config.dispatch` is read only for the `workers` label: build the
@@ -201,11 +205,11 @@ impl Server {
     fn start_tokio(config: ServeConfig) -> Result<Self, ServeError> {
         let runtime = tokio_scope::runtime(config.dispatch.workers)?;
         let dispatch = DispatchSource::Tokio(runtime.handle().clone());
-        let service = Self::service(&config, config.strategy.name(), dispatch.clone());
+        let service = Self::service(&config, config.engine.name(), dispatch.clone());
         let (listener, local_addr) = Self::bind(&config, false)?;
         let front = tokio_scope::TokioFront::start(runtime, listener, service.clone(), config.limits, config.timeouts)?;
         Ok(Self {
-            strategy: config.strategy.name(),
+            strategy: config.engine.name(),
             config,
             local_addr,
             service,

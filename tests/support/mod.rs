@@ -13,32 +13,26 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dispatchlab::Strategy;
+use dispatchlab::compare::sampler;
 use dispatchlab::dispatch::DispatchConfig;
-use dispatchlab::server::{Engine, Scope, ServeConfig, Server, Timeouts};
+use dispatchlab::server::{Announce, Engine, Scope, ServeConfig, Server, Timeouts};
 
 /// How long a test waits for something that should take milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Every valid strategy × scope pair, for tests that hold for all of them.
 pub fn matrix() -> Vec<(Strategy, Scope)> {
-    let mut pairs = Vec::new();
-    for &strategy in Strategy::ALL {
-        for scope in Scope::ALL {
-            if !(strategy.runs_on_caller() && scope == Scope::Connection) {
-                pairs.push((strategy, scope));
-            }
-        }
-    }
+    let pairs = dispatchlab::server::Target::all().into_iter();
     pairs
+        .filter_map(|target| Some((target.strategy()?, target.scope)))
+        .collect()
 }
 
-/// One server the HTTP behaviour must hold for: a strategy in a scope, or a
-/// reference server (which has its own scope and ignores `scope`).
+/// One server the HTTP behaviour must hold for: the crate's
+/// [`Target`](dispatchlab::server::Target) (its fields, label and
+/// `serve_args` through `Deref`), started with the test config.
 #[derive(Clone, Copy, Debug)]
-pub struct Target {
-    pub engine: Engine,
-    pub scope: Scope,
-}
+pub struct Target(pub dispatchlab::server::Target);
 
 impl Target {
     pub fn config(self) -> ServeConfig {
@@ -48,47 +42,33 @@ impl Target {
     pub fn start(self) -> Server {
         start_with(self.config())
     }
+}
 
-    /// The scope `/metrics` and the announce line report (`task` for tokio).
-    pub fn scope_name(self) -> &'static str {
-        self.config().scope_name()
-    }
+impl std::ops::Deref for Target {
+    type Target = dispatchlab::server::Target;
 
-    /// The `dispatchlab serve` flags that choose this server.
-    pub fn serve_args(self) -> Vec<&'static str> {
-        let mut args = vec!["--strategy", self.engine.name()];
-        if self.engine.strategy().is_some() {
-            args.extend(["--scope", self.scope.name()]);
-        }
-        args
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.engine, self.scope_name())
+        self.0.fmt(f)
     }
 }
 
-/// Every strategy × scope pair of [`matrix`], then every compiled-in
-/// reference server (tokio): the servers that must behave alike over HTTP.
+/// Every server of [`dispatchlab::server::Target::all`]: each strategy ×
+/// scope pair, then every compiled-in reference server (tokio).
 pub fn servers() -> Vec<Target> {
-    let pairs = matrix().into_iter().map(|(strategy, scope)| Target {
-        engine: strategy.into(),
-        scope,
-    });
-    let references = Engine::REFERENCES.iter().map(|&engine| Target {
-        engine,
-        scope: Scope::Connection,
-    });
-    pairs.chain(references).collect()
+    dispatchlab::server::Target::all().into_iter().map(Target).collect()
 }
 
 /// A server config on a free loopback port.
 pub fn config(strategy: impl Into<Engine>, scope: Scope) -> ServeConfig {
     ServeConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        strategy: strategy.into(),
+        engine: strategy.into(),
         scope,
         dispatch: DispatchConfig::with_workers(4),
         timeouts: Timeouts {
@@ -105,7 +85,7 @@ pub fn start(strategy: Strategy, scope: Scope) -> Server {
 }
 
 pub fn start_with(config: ServeConfig) -> Server {
-    let label = format!("{} / {}", config.strategy, config.scope_name());
+    let label = config.target().to_string();
     Server::start(config).unwrap_or_else(|err| panic!("{label}: server did not start: {err}"))
 }
 
@@ -352,43 +332,23 @@ impl ServerProcess {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the address line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?} (did the server start?)"));
-        Self { child, addr }
+        let announced: Announce = line
+            .parse()
+            .unwrap_or_else(|err| panic!("{err} (did the server start?)"));
+        Self {
+            child,
+            addr: announced.addr,
+        }
     }
 
     /// User plus system CPU time the process has used, from `/proc/<pid>/stat`.
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("proc stat");
-        // Fields after the command name (which may hold spaces) start at
-        // field 3; utime and stime are fields 14 and 15, in clock ticks.
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .expect("stat has a command name");
-        let ticks: u64 = after_name
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|field| field.parse::<u64>().expect("numeric utime/stime"))
-            .sum();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Duration::from_millis(ticks * 1000 / per_second)
+        sampler::cpu_time(self.child.id()).expect("proc stat")
     }
 
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
     pub fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+        sampler::status_value(self.child.id(), field).unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 }
 
