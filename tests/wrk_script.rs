@@ -5,8 +5,11 @@
 //! as [`RunRow`]s; the row says `wrk`, carries the cell's settings, counts
 //! the requests wrk made with no error, and has the server columns the
 //! script samples; the `.hgrm` spectrum ends at the 100th percentile. Without
-//! wrk (or bash, python3) the test says so and passes: CI installs wrk.
-//! Bounded in time; no absolute-time assertion.
+//! wrk (or bash, python3) the test fails under `CI` (which installs wrk) and
+//! otherwise prints a loud skip line. Bounded in time; no absolute-time
+//! assertion.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,7 +56,7 @@ fn run_script(out: &Path) -> std::process::Output {
 #[test]
 fn one_cell_writes_a_runner_row() {
     if !["wrk", "python3", "bash"].iter().all(|tool| installed(tool)) {
-        eprintln!("skipped: wrk, python3 or bash is not installed (apt-get install wrk)");
+        support::prerequisite_missing("wrk, python3 or bash (apt-get install wrk)");
         return;
     }
     let out: PathBuf = std::env::temp_dir().join(format!("dispatchlab-wrk-script-{}", std::process::id()));

@@ -2,8 +2,8 @@
 //!
 //! The simplest strategy and the one the Rust Book starts from. Nothing is
 //! queued, so nothing waits behind a slow job; the price is a thread creation
-//! per job (about 80–90 µs spawn + join on the development machine) and a
-//! stack per concurrent job.
+//! and exit per job (a `clone`, a stack mapping, a join; `docs/findings.md`
+//! has what that costs per request) and a stack per concurrent job.
 //!
 //! Threads are created with [`std::thread::Builder`], so when the OS refuses
 //! (RLIMIT_NPROC, memory) the job comes back as [`RejectReason::SpawnFailed`]

@@ -25,15 +25,14 @@
 //! slow job (a `/sleep`, a long connection) waits for it, while the worker
 //! next door has nothing to do. Least-loaded avoids most of that at the price
 //! of a scan per dispatch, but it only knows counts, not durations: two jobs
-//! queued behind a 1 s job count the same as two 1 µs jobs. Nothing moves a
+//! queued behind a long job count the same as two short ones. Nothing moves a
 //! job once it is sent: that is what `work-stealing` adds.
 //!
 //! **Cold workers.** On an idle pool, round-robin sends each job to the worker
-//! that has been parked the longest, not the one that just finished: on the
-//! 2-CPU development machine a round trip cost about 33 µs with two workers
-//! against 3.8 µs with one (least-loaded, which picks the first idle worker
-//! every time, also stayed at 3.8 µs). See `benches/dispatch.rs`,
-//! `round_trip`.
+//! that has been parked the longest, not the one that just finished, so each
+//! job pays a full wake-up of a cold thread; least-loaded picks the first idle
+//! worker every time and keeps it warm. `benches/dispatch.rs` (`round_trip`)
+//! measures the difference; the figures belong in `docs/findings.md`.
 //!
 //! Dispatch takes the read side of a `RwLock` (one atomic operation when
 //! uncontended; dispatchers do not exclude each other), so that shutdown can
