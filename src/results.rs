@@ -161,6 +161,9 @@ pub struct RunRow {
     /// Which `latency_all_*` columns hold a lower bound ("at least"), space
     /// separated: e.g. `p99 p999 max`. Empty when all are exact.
     pub latency_all_lower_bounds: String,
+    /// The server's `--keep-alive` policy (`on`, `off`, `adaptive`); empty
+    /// for a server the runner does not configure (nginx, wrk's targets).
+    pub keep_alive: String,
 }
 
 /// The percentiles (in percent) of the `latency_*_us` and `latency_all_*_us`

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
-use crate::server::{Engine, Scope, Target};
+use crate::server::{Engine, KeepAlive, Scope, Target};
 
 use super::reference::Reference;
 
@@ -59,6 +59,8 @@ pub struct ServerSpec {
     pub backlog: u32,
     /// Request scope: event-loop threads; `None` leaves the default (1).
     pub io_threads: Option<u32>,
+    /// Whether a connection outlives its answer (dispatchlab servers).
+    pub keep_alive: KeepAlive,
 }
 
 /// The `--shutdown-timeout` given to dispatchlab children (shorter than
@@ -67,8 +69,17 @@ pub struct ServerSpec {
 const SERVER_SHUTDOWN_TIMEOUT: &str = "15s";
 
 impl ServerSpec {
+    /// `mutex-queue/connection`, with `keep-alive off` (or `adaptive`)
+    /// where the policy is not the default: the server column of the tables.
+    pub fn label(&self) -> String {
+        match self.keep_alive {
+            KeepAlive::On => self.kind.label(),
+            policy => format!("{} keep-alive {policy}", self.kind.label()),
+        }
+    }
+
     /// The arguments of `dispatchlab serve` that run `target` with these
-    /// settings (workers, backlog, I/O threads) on a free loopback port. The
+    /// settings (workers, backlog, I/O threads, keep-alive) on a free loopback port. The
     /// tokio server gets no scope and no I/O thread setting.
     pub fn serve_args(&self, target: Target) -> Vec<String> {
         let mut args: Vec<String> = ["serve", "--addr", "127.0.0.1:0"].map(String::from).to_vec();
@@ -81,6 +92,9 @@ impl ServerSpec {
         ]);
         if let Some(workers) = self.workers {
             args.extend(["--workers".into(), workers.to_string()]);
+        }
+        if self.keep_alive != KeepAlive::default() {
+            args.extend(["--keep-alive".into(), self.keep_alive.name().into()]);
         }
         if let (Some(_), Some(io_threads)) = (target.strategy(), self.io_threads) {
             let flag = match target.scope {
@@ -178,12 +192,7 @@ pub struct Cell {
 impl Cell {
     /// `mutex-queue/connection / c=256` for progress lines and logs.
     pub fn label(&self) -> String {
-        let mut label = format!(
-            "{} {} {}",
-            self.server.kind.label(),
-            self.load.workload,
-            self.load.label()
-        );
+        let mut label = format!("{} {} {}", self.server.label(), self.load.workload, self.load.label());
         if let Some(workers) = self.server.workers {
             label.push_str(&format!(" w={workers}"));
         }
@@ -287,6 +296,7 @@ impl MatrixSpec {
                     workers: self.workers,
                     backlog: self.backlog,
                     io_threads: None,
+                    keep_alive: KeepAlive::default(),
                 };
                 for &target in &targets {
                     cells.push(Cell {
@@ -388,6 +398,7 @@ mod tests {
             workers: Some(4),
             backlog: 5,
             io_threads: Some(2),
+            keep_alive: KeepAlive::default(),
         };
         let args = spec.serve_args(target).join(" ");
         assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
@@ -406,6 +417,7 @@ mod tests {
             workers: Some(4),
             backlog: 1024,
             io_threads: Some(2),
+            keep_alive: KeepAlive::default(),
         };
         let args = spec.serve_args(tokio).join(" ");
         assert!(

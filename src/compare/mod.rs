@@ -94,7 +94,7 @@ pub struct CompareArgs {
     /// one, and tokio; `dispatchlab strategies` lists them]. `tokio` (the
     /// tokio reference server) joins only the default run, custom matrices
     /// and the plaintext, io-bound and c10k scenarios. Also narrows scenarios
-    /// (except `backlog`, whose three servers are fixed).
+    /// (except `backlog` and `rust-book`, whose servers are fixed).
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategies: Vec<Engine>,
     /// Scopes to compare, comma-separated: connection, request [default: both].

@@ -361,12 +361,12 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     let mut footnotes = Vec::new();
     for m in sorted {
         let r = &m.row;
-        let mut server = m.cell.server.kind.label();
+        let mut server = m.cell.server.label();
         if !m.ok() {
             server.push_str(" (!)");
-            footnotes.push(format!("{} failed: {}", m.cell.server.kind.label(), r.outcome));
+            footnotes.push(format!("{} failed: {}", m.cell.server.label(), r.outcome));
         }
-        if let Some(note) = under_answered_note(&m.cell.server.kind.label(), r) {
+        if let Some(note) = under_answered_note(&m.cell.server.label(), r) {
             server.push(' ');
             server.push_str(UNDER_ANSWERED);
             footnotes.push(note);
@@ -631,6 +631,7 @@ mod tests {
                     workers: None,
                     backlog: 1024,
                     io_threads: None,
+                    keep_alive: crate::server::KeepAlive::default(),
                 },
                 load,
                 ideal_rps: None,

@@ -17,7 +17,7 @@ use clap::builder::PossibleValue;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
-use crate::server::{Scope, Target};
+use crate::server::{KeepAlive, Scope, Target};
 
 use super::matrix::{Cell, DEFAULT_BACKLOG, DEFAULT_TIMEOUT, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 use super::reference::Reference;
@@ -37,6 +37,8 @@ pub enum Scenario {
     C10k,
     /// Hello, pipelined and not, against nginx.
     Plaintext,
+    /// The seed log's run against the Rust Book's server: one request per connection vs keep-alive.
+    RustBook,
 }
 
 impl ValueEnum for Scenario {
@@ -187,17 +189,19 @@ impl Scenario {
             Scenario::CpuBound => "cpu-bound",
             Scenario::C10k => "c10k",
             Scenario::Plaintext => "plaintext",
+            Scenario::RustBook => "rust-book",
         }
     }
 
     /// Every scenario, in the order `--help` lists them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::KeepaliveStarvation,
         Scenario::Backlog,
         Scenario::IoBound,
         Scenario::CpuBound,
         Scenario::C10k,
         Scenario::Plaintext,
+        Scenario::RustBook,
     ];
 
     /// The short line beside the name in `--scenario`'s possible values.
@@ -214,6 +218,9 @@ impl Scenario {
             Scenario::C10k => "10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope",
             Scenario::Plaintext => {
                 "Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx"
+            }
+            Scenario::RustBook => {
+                "The seed's wrk2 run against the Rust Book's server: a request per connection, then keep-alive and its fixes"
             }
         }
     }
@@ -238,6 +245,9 @@ impl Scenario {
             }
             Scenario::Plaintext => {
                 "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with tokio and nginx as references"
+            }
+            Scenario::RustBook => {
+                "400 connections at 1,000 req/s (wrk2 -t12 -c400 -R1000): thread-per-task, mutex-queue and worker-channels with --keep-alive off, mutex-queue with on and adaptive, mutex-queue/request"
             }
         }
     }
@@ -281,6 +291,12 @@ impl Scenario {
                 "the cost of each hand-off on the smallest job, against tokio and nginx; pipelining amortises the system calls of request scope",
                 plaintext(options),
             ),
+            Scenario::RustBook => (
+                "The Rust Book's server under the seed's load: 400 connections at 1,000 req/s, 4 workers",
+                "the server design at a constant 1,000 requests/s from 400 connections (open loop, latency from each request's intended send time): a request per connection (--keep-alive off) for a thread per connection, the mutex-queue pool and per-worker channels; keep-alive on and adaptive for the pool; the pool in request scope. When a server closes, the load generator reconnects at once and sends that connection's next request at its intended time, as wrk2 does",
+                "answering one request per connection and closing gives a pool's worker back after every answer, so a 4-worker pool serves all 400 clients (the seed's servers); with keep-alive on it serves 4 and starves the rest; adaptive keep-alive and request scope fix that without giving up keep-alive",
+                rust_book(options),
+            ),
         };
         Plan {
             name: self.name().into(),
@@ -298,6 +314,7 @@ fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec
         workers,
         backlog,
         io_threads: None,
+        keep_alive: KeepAlive::default(),
     }
 }
 
@@ -328,6 +345,46 @@ fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
                 dispatchlab(target, Some(4), DEFAULT_BACKLOG),
                 load.clone(),
             )
+        })
+        .collect()
+}
+
+/// The seed log's servers (../shared/background/rust-book-server-wrk2-log.md)
+/// and the three fixes of the keep-alive pool, under `wrk2 -t12 -c400 -R1000`.
+fn rust_book(options: &PlanOptions) -> Vec<Cell> {
+    let mut load = LoadSpec::closed(
+        "/",
+        400,
+        options.duration(secs(10), secs(2)),
+        options.warmup(secs(1), ms(500)),
+    );
+    load.rate = Some(1000.0);
+    let group = format!("/ {}", load.label());
+    let connection = |strategy: Strategy| Target::dispatch(strategy, Scope::Connection);
+    let mut servers = vec![(connection(Strategy::ThreadPerTask), None, KeepAlive::Off)];
+    servers.push((connection(Strategy::MutexQueue), Some(4), KeepAlive::Off));
+    // Per-worker channels, where the feature compiled it in.
+    if let Ok(channels) = "worker-channels".parse::<Strategy>() {
+        servers.push((connection(channels), Some(4), KeepAlive::Off));
+    }
+    servers.extend([
+        (connection(Strategy::MutexQueue), Some(4), KeepAlive::On),
+        (connection(Strategy::MutexQueue), Some(4), KeepAlive::Adaptive),
+        (
+            Target::dispatch(Strategy::MutexQueue, Scope::Request),
+            Some(4),
+            KeepAlive::On,
+        ),
+    ]);
+    servers
+        .into_iter()
+        // Every pair here is valid: `dispatch` refuses only inline/connection.
+        .filter_map(|(target, workers, keep_alive)| {
+            let server = ServerSpec {
+                keep_alive,
+                ..dispatchlab(target?, workers, DEFAULT_BACKLOG)
+            };
+            Some(cell(group.clone(), server, load.clone()))
         })
         .collect()
 }
@@ -487,6 +544,7 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
                     workers: None,
                     backlog: DEFAULT_BACKLOG,
                     io_threads: None,
+                    keep_alive: KeepAlive::default(),
                 };
                 cells.push(cell(group.clone(), server, load.clone()));
             }
@@ -544,6 +602,38 @@ mod tests {
         // inside the measurement.
         let load = &plan.cells[0].load;
         assert!(load.warmup + load.duration > load.timeout);
+    }
+
+    #[test]
+    fn rust_book_is_the_seed_run_over_the_seed_servers_and_the_fixes() {
+        let plan = Scenario::RustBook.plan(&options());
+        let channels = usize::from("worker-channels".parse::<Strategy>().is_ok());
+        assert_eq!(plan.cells.len(), 5 + channels);
+        let rows: Vec<(String, &str, KeepAlive)> = plan
+            .cells
+            .iter()
+            .map(|c| (c.server.kind.label(), c.server.kind.scope_name(), c.server.keep_alive))
+            .collect();
+        assert_eq!(
+            rows[0],
+            ("thread-per-task/connection".into(), "connection", KeepAlive::Off)
+        );
+        assert!(rows.contains(&("mutex-queue/connection".into(), "connection", KeepAlive::Adaptive)));
+        assert!(rows.contains(&("mutex-queue/request".into(), "request", KeepAlive::On)));
+        for cell in &plan.cells {
+            assert_eq!((cell.load.connections, cell.load.rate), (400, Some(1000.0)));
+            assert_eq!(cell.load.mode, ConnectionMode::KeepAlive);
+        }
+        let off = plan
+            .cells
+            .iter()
+            .find(|c| c.server.keep_alive == KeepAlive::Off)
+            .expect("an off row");
+        let args = off.server.serve_args(match off.server.kind {
+            ServerKind::Dispatchlab(target) => target,
+            ServerKind::Reference(_) => unreachable!("the scenario starts dispatchlab servers only"),
+        });
+        assert!(args.windows(2).any(|pair| pair == ["--keep-alive", "off"]), "{args:?}");
     }
 
     #[test]
@@ -657,7 +747,10 @@ mod tests {
             let full = scenario.plan(&options());
             let quick = scenario.plan(&narrow);
             assert!(!quick.cells.is_empty(), "{}", scenario.name());
-            assert!(quick.cells.len() < full.cells.len(), "{}", scenario.name());
+            // rust-book's servers are the seed's, fixed: it shrinks in time only.
+            if scenario != Scenario::RustBook {
+                assert!(quick.cells.len() < full.cells.len(), "{}", scenario.name());
+            }
             let total = |plan: &Plan| plan.cells.iter().map(Cell::estimate).sum::<Duration>();
             assert!(total(&quick) < total(&full), "{}", scenario.name());
         }
