@@ -43,5 +43,9 @@ fn a_head_request_the_strategy_refuses_gets_a_503_head_without_a_body() {
     assert_eq!(response.status, 503);
     assert!(response.says_close());
     assert!(refused.is_closed(), "closed right after the head, no body");
-    assert_eq!(holder.read_response().status, 200, "the request that got the thread is served");
+    assert_eq!(
+        holder.read_response().status,
+        200,
+        "the request that got the thread is served"
+    );
 }

@@ -220,7 +220,11 @@ mod tests {
         let head = b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab";
         let (used, decoded) = decoder.decode(head).expect("a valid prefix");
         assert_eq!((used, decoded), (head.len(), Decoded::NeedMore));
-        assert_eq!(decoder.pending_method(b""), Method::Head, "the head is decoded, the body not");
+        assert_eq!(
+            decoder.pending_method(b""),
+            Method::Head,
+            "the head is decoded, the body not"
+        );
     }
 
     /// Feeds `stream` in pieces of `piece` bytes, as a socket might deliver

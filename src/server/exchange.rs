@@ -456,7 +456,10 @@ mod tests {
             let answer = String::from_utf8_lossy(exchange.output()).into_owned();
             let (head, body) = answer.split_once("\r\n\r\n").expect("a complete head");
             assert!(head.starts_with("HTTP/1.1 408"), "{answer}");
-            assert!(head.contains("Content-Length: ") && !head.contains("Content-Length: 0"), "{answer}");
+            assert!(
+                head.contains("Content-Length: ") && !head.contains("Content-Length: 0"),
+                "{answer}"
+            );
             assert_eq!(!body.is_empty(), body_expected, "{answer}");
         }
     }

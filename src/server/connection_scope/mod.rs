@@ -184,7 +184,11 @@ impl Acceptor {
     /// request already in is `HEAD`), then closes.
     fn refuse(&self, mut stream: TcpStream, rejected: &Rejected) {
         let writable = stream.set_nonblocking(true).is_ok();
-        let method = if writable { self.discard_request(&mut stream) } else { Method::Other };
+        let method = if writable {
+            self.discard_request(&mut stream)
+        } else {
+            Method::Other
+        };
         let mut response = Vec::new();
         let head_only = method == Method::Head;
         self.jobs.shared.service.unavailable(rejected, head_only, &mut response);
