@@ -7,7 +7,7 @@
 //! blocking socket, request scope from an event loop.
 
 use super::chunked::parse_size_line;
-use super::request::{BodyFraming, Request, parse_head, parse_trailers};
+use super::request::{BodyFraming, Method, Request, method_of, parse_head, parse_trailers};
 use super::{HttpError, Limits};
 
 /// What one call to [`RequestDecoder::decode`] produced.
@@ -69,6 +69,22 @@ impl RequestDecoder {
     /// Whether the decoder is between requests (no head or body half read).
     pub fn at_message_start(&self) -> bool {
         matches!(self.state, State::Head)
+    }
+
+    /// The method of the request half received, so that a refusal made
+    /// without it (a timeout, a head too large) can still answer `HEAD` with
+    /// the head alone: from the head already decoded, else from the method
+    /// token at the start of `buffered` once the space after it is in;
+    /// [`Method::Other`] before that.
+    pub fn pending_method(&self, buffered: &[u8]) -> Method {
+        if let State::Body { request, .. } = &self.state {
+            return request.method;
+        }
+        let line = buffered.trim_ascii_start();
+        let token = line.iter().position(|&b| b == b' ').map(|end| &line[..end]);
+        token
+            .and_then(|token| std::str::from_utf8(token).ok())
+            .map_or(Method::Other, method_of)
     }
 
     /// Decodes from `input`, returning how many bytes were consumed and what
@@ -194,6 +210,22 @@ fn discard_chunked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pending_method_is_known_once_its_token_is_in() {
+        let mut decoder = RequestDecoder::new(Limits::default());
+        assert_eq!(decoder.pending_method(b"HEA"), Method::Other, "token not finished");
+        assert_eq!(decoder.pending_method(b"\r\nHEAD /slow"), Method::Head);
+        assert_eq!(decoder.pending_method(b"GET / HT"), Method::Get);
+        let head = b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab";
+        let (used, decoded) = decoder.decode(head).expect("a valid prefix");
+        assert_eq!((used, decoded), (head.len(), Decoded::NeedMore));
+        assert_eq!(
+            decoder.pending_method(b""),
+            Method::Head,
+            "the head is decoded, the body not"
+        );
+    }
 
     /// Feeds `stream` in pieces of `piece` bytes, as a socket might deliver
     /// it, and collects the requests (or the first error).

@@ -226,7 +226,7 @@ fn check_request_line_length(input: &[u8], limits: &Limits) -> Result<(), HttpEr
     }
 }
 
-fn method_of(method: &str) -> Method {
+pub(super) fn method_of(method: &str) -> Method {
     match method {
         "GET" => Method::Get,
         "HEAD" => Method::Head,

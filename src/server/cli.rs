@@ -92,7 +92,7 @@ fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>
             let now = stats.snapshot();
             eprintln!(
                 "{}",
-                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatch.stats())
+                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatch)
             );
             (before, since) = (now, Instant::now());
         }

@@ -271,10 +271,12 @@ impl Exchange {
         }
     }
 
-    /// Answers `error` (a timeout, a head too large for the buffer); the
+    /// Answers `error` (a timeout, a head too large for the buffer) to the
+    /// request half received (the head alone if it is `HEAD`); the
     /// connection then closes, lingering.
     pub fn refuse(&mut self, error: HttpError) {
-        self.service.refuse(error, &mut self.output);
+        let method = self.decoder.pending_method(self.input.data());
+        self.service.refuse(error.of(method), &mut self.output);
         self.ending = Some(Ending::Linger);
     }
 
@@ -440,6 +442,26 @@ mod tests {
         exchange.expired(Expiry::Refuse);
         assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
         assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
+    }
+
+    #[test]
+    fn a_half_received_head_request_is_refused_408_without_a_body() {
+        for (sent, body_expected) in [(b"HEAD /sleep HT".as_slice(), false), (b"GET /sleep HT", true)] {
+            let mut exchange = exchange();
+            exchange.receive(sent);
+            exchange.received(sent.len(), Instant::now());
+            assert!(matches!(exchange.step(), Step::NeedMore));
+            exchange.expired(Expiry::Refuse);
+            assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
+            let answer = String::from_utf8_lossy(exchange.output()).into_owned();
+            let (head, body) = answer.split_once("\r\n\r\n").expect("a complete head");
+            assert!(head.starts_with("HTTP/1.1 408"), "{answer}");
+            assert!(
+                head.contains("Content-Length: ") && !head.contains("Content-Length: 0"),
+                "{answer}"
+            );
+            assert_eq!(!body.is_empty(), body_expected, "{answer}");
+        }
     }
 
     #[test]

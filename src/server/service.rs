@@ -76,10 +76,12 @@ impl Service {
         self.stats.response(status);
     }
 
-    /// Appends a 503 for a request (or connection) the strategy refused.
-    pub(crate) fn unavailable(&self, why: impl std::fmt::Display, out: &mut Vec<u8>) {
+    /// Appends a 503 for a request (or connection) the strategy refused;
+    /// `head_only` when the refused request is `HEAD` (a refused connection
+    /// has sent nothing yet, so its answer carries the body).
+    pub(crate) fn unavailable(&self, why: impl std::fmt::Display, head_only: bool, out: &mut Vec<u8>) {
         self.stats.rejected();
-        Response::error(Status::SERVICE_UNAVAILABLE, why).encode(Connection::Close, false, out);
+        Response::error(Status::SERVICE_UNAVAILABLE, why).encode(Connection::Close, head_only, out);
         self.stats.response(Status::SERVICE_UNAVAILABLE);
     }
 }

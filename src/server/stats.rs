@@ -269,21 +269,28 @@ fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &S
     out
 }
 
-/// The one-line report printed every `--stats-interval`.
+/// The one-line report printed every `--stats-interval`. `busy` is `n/a`
+/// where nothing counts jobs (tokio runs tasks); `panics` counts the
+/// handler panics every server catches, plus the strategy's own.
 pub(crate) fn report_line(
     now: &StatsSnapshot,
     before: &StatsSnapshot,
     seconds: f64,
-    dispatch: &DispatchStats,
+    source: &DispatchSource,
 ) -> String {
+    let dispatch = source.stats();
     let answered = |s: &StatsSnapshot| s.responses.iter().sum::<u64>();
     let rate = (answered(now) - answered(before)) as f64 / seconds.max(f64::EPSILON);
+    let busy = if source.counts_jobs() {
+        dispatch.busy.to_string()
+    } else {
+        "n/a".to_owned()
+    };
     format!(
-        "{rate:>9.0} req/s | conns {:>6} open {:>8} total | queued {:>5} busy {:>4} threads {:>5} | 4xx {} 5xx {} rejected {} panics {}",
+        "{rate:>9.0} req/s | conns {:>6} open {:>8} total | queued {:>5} busy {busy:>4} threads {:>5} | 4xx {} 5xx {} rejected {} panics {}",
         now.connections_open,
         now.connections_total,
         dispatch.queued,
-        dispatch.busy,
         dispatch.threads_alive,
         now.responses[3],
         now.responses[4],
@@ -322,6 +329,23 @@ mod tests {
             "dispatchlab_info{strategy=\"inline\",scope=\"request\",workers=\"1\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_report_line_prints_busy_only_where_jobs_are_counted() {
+        let now = StatsSnapshot::default();
+        let dispatcher: Arc<dyn Dispatcher> = Arc::new(crate::dispatch::inline::Inline::new());
+        let strategy = DispatchSource::Dispatcher(Arc::downgrade(&dispatcher));
+        let line = report_line(&now, &now, 1.0, &strategy);
+        assert!(line.contains("busy    0 "), "{line}");
+        #[cfg(feature = "tokio")]
+        {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let line = report_line(&now, &now, 1.0, &DispatchSource::Tokio(runtime.handle().clone()));
+            assert!(line.contains("busy  n/a "), "{line}");
         }
     }
 }

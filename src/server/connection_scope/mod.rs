@@ -24,6 +24,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use crate::dispatch::Rejected;
+use crate::http::{Method, RequestDecoder};
 
 use super::accept::{AcceptBackoff, AcceptFailure};
 use super::listener::configure_accepted;
@@ -179,22 +180,39 @@ impl Acceptor {
         }
     }
 
-    /// Answers 503 without blocking the acceptor, then closes.
+    /// Answers 503 without blocking the acceptor (the head alone if the
+    /// request already in is `HEAD`), then closes.
     fn refuse(&self, mut stream: TcpStream, rejected: &Rejected) {
+        let writable = stream.set_nonblocking(true).is_ok();
+        let method = if writable {
+            self.discard_request(&mut stream)
+        } else {
+            Method::Other
+        };
         let mut response = Vec::new();
-        self.jobs.shared.service.unavailable(rejected, &mut response);
-        if stream.set_nonblocking(true).is_ok() {
-            // The request (if any) is discarded first: closing with unread
-            // bytes would reset the connection and lose the 503.
-            let mut sink = [0u8; 4096];
-            for _ in 0..16 {
-                if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-                    break;
-                }
-            }
+        let head_only = method == Method::Head;
+        self.jobs.shared.service.unavailable(rejected, head_only, &mut response);
+        if writable {
             let _ = stream.write_all(&response);
             let _ = stream.shutdown(std::net::Shutdown::Write);
         }
         self.jobs.shared.service.stats.connection_closed();
+    }
+
+    /// Discards what the client has sent so far (closing with unread bytes
+    /// would reset the connection and lose the 503); returns the method of
+    /// the request it began with.
+    fn discard_request(&self, stream: &mut TcpStream) -> Method {
+        let mut sink = [0u8; 4096];
+        let mut method = Method::Other;
+        for read in 0..16 {
+            let Ok(n @ 1..) = stream.read(&mut sink) else {
+                break;
+            };
+            if read == 0 {
+                method = RequestDecoder::new(self.jobs.shared.limits).pending_method(&sink[..n]);
+            }
+        }
+        method
     }
 }

@@ -29,7 +29,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::dispatch::Dispatcher;
-use crate::http::{CONTINUE, Decoded, HttpError, Request, RequestDecoder};
+use crate::http::{CONTINUE, Decoded, HttpError, Method, Request, RequestDecoder};
 use crate::server::Shared;
 use crate::server::accept::{AcceptBackoff, AcceptFailure};
 use crate::server::linger::Lingering;
@@ -535,10 +535,12 @@ fn decode(
     }
 }
 
-/// Queues the answer to a refused request (after the answers before it).
+/// Queues the answer to a refused request (after the answers before it),
+/// the head alone if the request half received is `HEAD`.
 fn refuse(connection: &mut LoopConnection, error: HttpError, service: &Service) {
     let mut bytes = Vec::new();
-    service.refuse(error, &mut bytes);
+    let method = connection.decoder.pending_method(&connection.leftover);
+    service.refuse(error.of(method), &mut bytes);
     let sequence = connection.next_sequence();
     connection.pending.push_back(None);
     connection.complete(
@@ -562,6 +564,7 @@ impl Dispatching {
         stats.request_started();
         let job = Arc::clone(&self.job);
         let connection_id = connection.id;
+        let head_only = request.method == Method::Head;
         let outcome = self
             .dispatcher
             .dispatch(Box::new(move || job.answer(key, connection_id, sequence, request)));
@@ -569,7 +572,7 @@ impl Dispatching {
             self.in_flight -= 1;
             self.job.service.stats.request_answered();
             let mut bytes = Vec::new();
-            self.job.service.unavailable(&rejected, &mut bytes);
+            self.job.service.unavailable(&rejected, head_only, &mut bytes);
             connection.complete(
                 sequence,
                 Ready {
