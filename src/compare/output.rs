@@ -232,10 +232,14 @@ impl Table {
 }
 
 /// The answered share (requests / offered) below which a ranking row is
-/// marked: its latency and throughput describe the few it served.
+/// marked: its latency and throughput describe the few it served. A row is
+/// marked too when some connection got no answer at all: in a closed loop a
+/// starved connection offers one request, so 255 starved connections of 256
+/// may weigh less than 1 % of the requests.
 pub const ANSWERED_SHARE_MARK: f64 = 0.99;
 
-/// The marker of a row answered below [`ANSWERED_SHARE_MARK`].
+/// The marker of a row answered below [`ANSWERED_SHARE_MARK`] or with a
+/// connection never served.
 const UNDER_ANSWERED: &str = "‡";
 
 /// The headline latency of a row at column suffix `name` (`p50`, `max`):
@@ -263,9 +267,16 @@ fn fmt_served(r: &RunRow) -> String {
         .map_or_else(|| "-".into(), |s| format!("{s}/{}", r.connections))
 }
 
-/// The footnote of a row answered below [`ANSWERED_SHARE_MARK`], if it is.
+/// The footnote of a row answered below [`ANSWERED_SHARE_MARK`], or with
+/// connections that got no answer, if it is one.
 fn under_answered_note(label: &str, r: &RunRow) -> Option<String> {
-    let share = r.answered_share().filter(|&s| s < ANSWERED_SHARE_MARK)?;
+    let share = r.answered_share()?;
+    let unserved = r
+        .connections_served
+        .is_some_and(|served| served < u64::from(r.connections));
+    if share >= ANSWERED_SHARE_MARK && !unserved {
+        return None;
+    }
     Some(format!(
         "{label} {UNDER_ANSWERED} answered {:.1} % of {} offered ({} failed, {} unsent, {} unanswered); \
          connections served {}: its latencies are over every offered request, lower bounds marked ≥",
@@ -344,11 +355,9 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
         .find(|m| m.cell.is_reference() && m.ok())
         .map(|m| m.row.rps);
     let ideal = members.iter().any(|m| m.cell.ideal_rps.is_some());
-    let mut columns = vec!["server", "w", "req/s", "p50", "p99", "max", "errors"];
+    let mut columns = vec!["server", "w", "req/s", "p50", "p99", "max", "errors", "served"];
     if wide {
-        columns.extend([
-            "timeouts", "offered", "unsent", "unansw", "served", "p90", "p99.9", "CPU s",
-        ]);
+        columns.extend(["timeouts", "offered", "unsent", "unansw", "p90", "p99.9", "CPU s"]);
     }
     columns.extend(["RSS MiB", "thr", "xbest"]);
     if let Some(name) = members.iter().find(|m| m.cell.is_reference()).map(|m| &m.row.strategy) {
@@ -379,6 +388,7 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
             fmt_headline(r, "p99"),
             fmt_headline(r, "max"),
             r.errors_total.to_string(),
+            fmt_served(r),
         ];
         if wide {
             cells.extend([
@@ -386,7 +396,6 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
                 opt(r.offered),
                 opt(r.unsent),
                 opt(r.unanswered),
-                fmt_served(r),
                 fmt_headline(r, "p90"),
                 fmt_headline(r, "p999"),
                 r.server_cpu_s.map_or_else(|| "-".into(), |s| format!("{s:.2}")),
@@ -585,7 +594,8 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
         "Columns: w = workers given to the strategy; req/s = answered requests (successful responses) per \
          measured second, the ranking order; p50/p99/max latency over every offered request: a failed, unsent or \
          unanswered one counts at its age (a lower bound), and a percentile a lower bound may have decided \
-         reads `≥`; {UNDER_ANSWERED} = fewer than {:.0} % of the offered requests answered (footnoted); errors = \
+         reads `≥`; {UNDER_ANSWERED} = fewer than {:.0} % of the offered requests answered, or a connection never served \
+         (footnoted); errors = \
          failed requests (all kinds; timeouts = read timeouts); offered = requests + errors + unsent (due but never \
          written) + unanswered (written, still open when the window ended); served = connections that got an \
          answer, of all; RSS = server peak \
@@ -715,6 +725,30 @@ mod tests {
         assert_eq!(table.footnotes.len(), 1, "{:?}", table.footnotes);
         assert!(
             table.footnotes[0].contains("answered 90.0 % of 1000 offered"),
+            "{:?}",
+            table.footnotes
+        );
+    }
+
+    #[test]
+    fn a_closed_loop_pool_that_serves_one_connection_is_marked_though_it_answered_almost_every_request() {
+        // 15 starved connections offer one request each: 0.07 % of the total.
+        let mut starved = measured(Strategy::MutexQueue, Scope::Connection, 11_000.0, 0);
+        starved.row.connections = 16;
+        starved.row.requests = 22_000;
+        starved.row.offered = Some(22_015);
+        starved.row.unanswered = Some(15);
+        starved.row.connections_served = Some(1);
+        let table = &tables(&[starved], false)[0];
+        assert_eq!(table.rows[0][0], "mutex-queue/connection ‡", "{}", table.to_text());
+        let served = table
+            .columns
+            .iter()
+            .position(|c| c == "served")
+            .expect("served in the narrow table");
+        assert_eq!(table.rows[0][served], "1/16");
+        assert!(
+            table.footnotes[0].contains("connections served 1/16"),
             "{:?}",
             table.footnotes
         );
