@@ -247,7 +247,7 @@ impl Scenario {
                 "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with tokio and nginx as references"
             }
             Scenario::RustBook => {
-                "400 connections at 1,000 req/s (wrk2 -t12 -c400 -R1000): thread-per-task, mutex-queue and worker-channels with --keep-alive off, mutex-queue with on and adaptive, mutex-queue/request"
+                "400 connections at 1,000 req/s (wrk2 -t12 -c400 -R1000): thread-per-task, mutex-queue and worker-channels with --keep-alive off, mutex-queue with on (4 and 400 workers) and adaptive, mutex-queue/request"
             }
         }
     }
@@ -293,8 +293,8 @@ impl Scenario {
             ),
             Scenario::RustBook => (
                 "The Rust Book's server under the seed's load: 400 connections at 1,000 req/s, 4 workers",
-                "the server design at a constant 1,000 requests/s from 400 connections (open loop, latency from each request's intended send time): a request per connection (--keep-alive off) for a thread per connection, the mutex-queue pool and per-worker channels; keep-alive on and adaptive for the pool; the pool in request scope. When a server closes, the load generator reconnects at once and sends that connection's next request at its intended time, as wrk2 does",
-                "answering one request per connection and closing gives a pool's worker back after every answer, so a 4-worker pool serves all 400 clients (the seed's servers); with keep-alive on it serves 4 and starves the rest; adaptive keep-alive and request scope fix that without giving up keep-alive",
+                "the server design at a constant 1,000 requests/s from 400 connections (open loop, latency from each request's intended send time): a request per connection (--keep-alive off) for a thread per connection, the mutex-queue pool and per-worker channels; keep-alive on for the pool with 4 and with 400 workers, and adaptive; the pool in request scope. When a server closes, the load generator reconnects at once and sends that connection's next request at its intended time, as wrk2 does",
+                "answering one request per connection and closing gives a pool's worker back after every answer, so a 4-worker pool serves all 400 clients (the seed's servers); with keep-alive on it serves 4 and starves the rest; a worker per connection, adaptive keep-alive and request scope are the three fixes",
                 rust_book(options),
             ),
         };
@@ -369,6 +369,9 @@ fn rust_book(options: &PlanOptions) -> Vec<Cell> {
     }
     servers.extend([
         (connection(Strategy::MutexQueue), Some(4), KeepAlive::On),
+        // The three fixes of the keep-alive pool: a worker per connection,
+        // adaptive keep-alive, request scope.
+        (connection(Strategy::MutexQueue), Some(400), KeepAlive::On),
         (connection(Strategy::MutexQueue), Some(4), KeepAlive::Adaptive),
         (
             Target::dispatch(Strategy::MutexQueue, Scope::Request),
@@ -608,7 +611,7 @@ mod tests {
     fn rust_book_is_the_seed_run_over_the_seed_servers_and_the_fixes() {
         let plan = Scenario::RustBook.plan(&options());
         let channels = usize::from("worker-channels".parse::<Strategy>().is_ok());
-        assert_eq!(plan.cells.len(), 5 + channels);
+        assert_eq!(plan.cells.len(), 6 + channels);
         let rows: Vec<(String, &str, KeepAlive)> = plan
             .cells
             .iter()
@@ -622,6 +625,7 @@ mod tests {
         assert!(rows.contains(&("mutex-queue/request".into(), "request", KeepAlive::On)));
         for cell in &plan.cells {
             assert_eq!((cell.load.connections, cell.load.rate), (400, Some(1000.0)));
+            assert!(matches!(cell.server.workers, None | Some(4) | Some(400)));
             assert_eq!(cell.load.mode, ConnectionMode::KeepAlive);
         }
         let off = plan
