@@ -107,12 +107,6 @@ impl Workload {
         self
     }
 
-    /// Runs the handler for `request` on the current thread, blocking for
-    /// any wait it asks for.
-    pub fn respond(&self, request: &Request) -> Response {
-        self.reply(request).wait_blocking()
-    }
-
     /// Runs the handler for `request` on the current thread, except for the
     /// wait, which the caller spends as it can.
     pub fn reply(&self, request: &Request) -> Reply {
@@ -225,7 +219,9 @@ mod tests {
     }
 
     fn respond(target: &str) -> Response {
-        Workload::new(Arc::new(FixedMetrics)).respond(&get(target))
+        Workload::new(Arc::new(FixedMetrics))
+            .reply(&get(target))
+            .wait_blocking()
     }
 
     #[test]
@@ -289,7 +285,7 @@ mod tests {
     fn other_methods_get_405_with_allow() {
         let mut request = get("/");
         request.method = Method::Other;
-        let response = Workload::new(Arc::new(FixedMetrics)).respond(&request);
+        let response = Workload::new(Arc::new(FixedMetrics)).reply(&request).wait_blocking();
         assert_eq!(response.status, Status::METHOD_NOT_ALLOWED);
         assert!(response.extra_headers.starts_with("Allow: "));
     }
@@ -299,6 +295,7 @@ mod tests {
     fn panic_route_panics_when_enabled() {
         Workload::new(Arc::new(FixedMetrics))
             .with_panic_route(true)
-            .respond(&get("/panic"));
+            .reply(&get("/panic"))
+            .wait_blocking();
     }
 }
