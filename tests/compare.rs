@@ -96,12 +96,11 @@ fn is_running_server(pid: u32) -> bool {
     })
 }
 
-#[test]
-fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
-    let out = OutDir::new("tiny");
-    let output = compare(&[
+/// A tiny request-scope matrix of `strategies` at 4 connections into `out`.
+fn tiny_request_scope_run(strategies: &str, out: &OutDir) -> Output {
+    compare(&[
         "--strategies",
-        "thread-per-task,mutex-queue",
+        strategies,
         "--scopes",
         "request",
         "--connections",
@@ -115,7 +114,13 @@ fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
         "--no-reference",
         "--out",
         out.0.to_str().expect("UTF-8 temp path"),
-    ]);
+    ])
+}
+
+#[test]
+fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
+    let out = OutDir::new("tiny");
+    let output = tiny_request_scope_run("thread-per-task,mutex-queue", &out);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "compare failed:\n{stdout}\n{stderr}");
 
@@ -269,22 +274,7 @@ fn baseline(args: &[&str]) -> Output {
 fn a_baseline_matches_the_shared_cells_and_reports_the_missing_ones() {
     let (before, after) = (OutDir::new("baseline-before"), OutDir::new("baseline-after"));
     for (out, strategies) in [(&before, "mutex-queue,inline"), (&after, "mutex-queue,thread-per-task")] {
-        let dir = out.0.to_str().expect("UTF-8 temp path");
-        let output = compare(&[
-            "--strategies",
-            strategies,
-            "--scopes",
-            "request",
-            "--connections",
-            "4",
-            "--duration",
-            "1s",
-            "--warmup",
-            "300ms",
-            "--no-reference",
-            "--out",
-            dir,
-        ]);
+        let output = tiny_request_scope_run(strategies, out);
         assert!(output.status.success(), "compare failed:\n{}", text(&output.stderr));
     }
     let report_file = after.0.join("against-baseline.md");

@@ -327,7 +327,9 @@ fn cell(group: String, server: ServerSpec, load: LoadSpec) -> Cell {
     }
 }
 
-fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
+/// The seed's `wrk2 -t12 -c400 -R1000`: 400 keep-alive connections at
+/// 1,000 requests/s in all, and the group it forms.
+fn seed_load(options: &PlanOptions) -> (LoadSpec, String) {
     let mut load = LoadSpec::closed(
         "/",
         400,
@@ -336,6 +338,11 @@ fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
     );
     load.rate = Some(1000.0);
     let group = format!("/ {}", load.label());
+    (load, group)
+}
+
+fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
+    let (load, group) = seed_load(options);
     options
         .pairs()
         .into_iter()
@@ -352,14 +359,7 @@ fn keepalive_starvation(options: &PlanOptions) -> Vec<Cell> {
 /// The seed log's servers (../shared/background/rust-book-server-wrk2-log.md)
 /// and the three fixes of the keep-alive pool, under `wrk2 -t12 -c400 -R1000`.
 fn rust_book(options: &PlanOptions) -> Vec<Cell> {
-    let mut load = LoadSpec::closed(
-        "/",
-        400,
-        options.duration(secs(10), secs(2)),
-        options.warmup(secs(1), ms(500)),
-    );
-    load.rate = Some(1000.0);
-    let group = format!("/ {}", load.label());
+    let (load, group) = seed_load(options);
     let connection = |strategy: Strategy| Target::dispatch(strategy, Scope::Connection);
     let mut servers = vec![(connection(Strategy::ThreadPerTask), None, KeepAlive::Off)];
     servers.push((connection(Strategy::MutexQueue), Some(4), KeepAlive::Off));
