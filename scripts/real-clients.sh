@@ -2,7 +2,9 @@
 # Serves every compiled-in strategy in both scopes, and each reference
 # server (tokio) in its own scope, as `dispatchlab targets` lists them, and
 # checks that real clients get correct answers: curl, Python's http.client (keep-alive and
-# HTTP/1.0), ab -k, httperf and wrk. Loopback only; each check is bounded.
+# HTTP/1.0), ab -k, httperf and wrk; then, with `--keep-alive off`, curl,
+# http.client, ab without -k and wrk against a pool in each scope and tokio.
+# Loopback only; each check is bounded.
 #
 #   scripts/real-clients.sh [path/to/dispatchlab]
 #
@@ -95,6 +97,39 @@ check_wrk() {
   grep -q "Requests/sec" <<<"$report" || fail "wrk: no result"
 }
 
+# `--keep-alive off` (one request per connection, the Rust Book's server):
+# every answer says Connection: close and each client still gets all its
+# answers, reconnecting as it must.
+check_keep_alive_off() {
+  if have curl; then
+    local head; head=$(curl -si --max-time 5 "http://$addr/") || fail "off: curl"
+    grep -qi '^Connection: close' <<<"$head" || fail "off: curl saw no Connection: close"
+    grep -q 'Hello, World!' <<<"$head" || fail "off: curl: wrong body"
+  fi
+  if have python3; then
+    python3 - "$addr" <<'PY' || fail "off: python http.client"
+import http.client, sys
+host, port = sys.argv[1].rsplit(":", 1)
+conn = http.client.HTTPConnection(host, int(port), timeout=5)
+for _ in range(20):
+    conn.request("GET", "/")
+    r = conn.getresponse()
+    assert (r.status, r.read(), r.getheader("Connection")) == (200, b"Hello, World!", "close"), "off: GET"
+PY
+  fi
+  if have ab; then
+    local report; report=$(timeout 60 ab -q -n 2000 -c "$concurrency" "http://$addr/" 2>&1) || { fail "off: ab exited $?"; return; }
+    grep -q "^Complete requests: *2000" <<<"$report" || fail "off: ab: not every request completed"
+    grep -q "^Failed requests: *0" <<<"$report" || fail "off: ab: failed requests"
+  fi
+  if have wrk; then
+    local report; report=$(timeout 30 wrk -t1 -c"$concurrency" -d1s "http://$addr/" 2>&1) || { fail "off: wrk exited $?"; return; }
+    grep -q "Non-2xx" <<<"$report" && fail "off: wrk: non-2xx responses"
+    grep -q "Requests/sec" <<<"$report" || fail "off: wrk: no result"
+  fi
+  return 0
+}
+
 # Every server `serve` can run (`dispatchlab targets`: each valid strategy x
 # scope pair, then the reference servers in their own scope): label, flags.
 # (Read on fd 3, so that no client can swallow the list from stdin.)
@@ -105,6 +140,16 @@ while read -r label flags <&3; do
   stop_server
   echo "ok   [$label]"
 done 3< <("$bin" targets)
+off_servers=("--strategy mutex-queue --scope connection" "--strategy mutex-queue --scope request")
+"$bin" targets | grep -q '^tokio' && off_servers+=("--strategy tokio")
+for flags in "${off_servers[@]}"; do
+  label="$flags --keep-alive off"
+  # shellcheck disable=SC2086 # the flags are words
+  start_server $flags --keep-alive off || continue
+  check_keep_alive_off
+  stop_server
+  echo "ok   [$label]"
+done
 for client in curl python3 ab httperf wrk; do have "$client" || echo "note: $client not installed; its checks were skipped"; done
 [ "$failures" = 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
 echo "all real-client checks passed"
