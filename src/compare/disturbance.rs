@@ -20,8 +20,10 @@
 //! figure is therefore a lower bound on the time others took (an interrupt
 //! storm from elsewhere does not show), and says so in results/README.md.
 //!
-//! A row whose server or load set was disturbed more than
-//! [`DISTURBED_ABOVE`] is flagged in its `outcome`.
+//! [`DISTURBED_ABOVE`] is the threshold a run's disturbance is to be
+//! flagged above. The runner does not take these readings yet (no
+//! `disturbance` column, no flag): this module is the measurement, tested on
+//! its own, waiting to be wired into `compare`.
 
 use std::io;
 

@@ -31,8 +31,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`baseline`] | `dispatchlab baseline`: the cells two result directories share, judged against the noise of their repeats |
-//! | [`repeat`] | the interleaved order of repeats, a cell's median and range |
-//! | [`disturbance`] | how much of the pinned CPUs went to other processes during a run (`/proc/stat`) |
+//! | [`repeat`] | the interleaved order of repeats, a cell's median and range (used by `baseline`; `compare --repeat` is not wired yet) |
+//! | [`disturbance`] | how much of the pinned CPUs went to other processes during a run (`/proc/stat`; not yet read by the runner) |
 //! | `matrix` | [`Cell`]: a server and a load; the custom matrix's expansion |
 //! | `scenario` | the named scenarios and the default run, as [`Plan`]s |
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |

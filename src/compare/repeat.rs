@@ -5,9 +5,11 @@
 //! On a shared machine a slow phase (another tenant's build, a timer storm)
 //! lasts seconds to minutes. Measured cell by cell, all repeats of one cell
 //! would fall into the same phase and make it look slower than the rest.
-//! So the runner visits every cell once per round, and every other round in
+//! So repeats should visit every cell once per round, and every other round in
 //! reverse order ([`interleaved`]): a phase that slows the end of one round
-//! slows the start of the next, which belongs to the same cells.
+//! slows the start of the next, which belongs to the same cells. (The
+//! runner does not repeat cells yet; `compare --repeat` is still to come.
+//! [`Spread`] already judges `dispatchlab baseline`.)
 //!
 //! A cell's figure is the median of its repeats, with their range
 //! ([`Spread`]). Two cells are told apart only when their ranges do not
