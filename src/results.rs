@@ -40,9 +40,11 @@ pub struct RunRow {
     pub load_tool: String,
     /// The named scenario, or `custom`.
     pub scenario: String,
-    /// Strategy name, or `nginx`/`tokio`/`external` for reference servers.
+    /// Strategy name, `nginx`/`tokio` for reference servers, or an outside
+    /// server's name (`external` when it has none).
     pub strategy: String,
-    /// `connection` or `request`; empty for reference servers.
+    /// `connection` or `request`; empty for nginx; `external` for outside
+    /// servers.
     pub scope: String,
     /// Worker threads given to the strategy.
     pub workers: Option<u32>,
@@ -131,7 +133,8 @@ pub struct RunRow {
     /// descriptor (`EMFILE`), other I/O errors. Included in `errors_total`.
     pub errors_other: u64,
     /// The command line that started the measured server (`dispatchlab serve
-    /// …`, `nginx -c …`); empty when the row's producer did not start it.
+    /// …`, `nginx -c …`, an outside server's command); empty when the row's
+    /// producer did not start it.
     pub server_command: String,
     /// Requests offered in the measured window: `requests + errors_total +
     /// unsent + unanswered`. Empty when the load tool does not know (wrk).

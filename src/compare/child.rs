@@ -15,12 +15,16 @@
 //!
 //! Stopping sends `SIGTERM` (the graceful shutdown of both dispatchlab and
 //! nginx) and waits; a child that has not exited by the deadline is killed,
-//! and that is reported as a failure of its row, as is a non-zero exit.
+//! and that is reported as a failure of its row, as is a non-zero exit. An
+//! outside server (`compare --server`) gets its `SIGTERM` as a process
+//! group, may end of that signal (most servers do: Python's), and whatever
+//! is left of its group when it has exited is killed. A kill always takes
+//! the whole process group, so that nothing a server started outlives it.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -52,6 +56,19 @@ pub struct ServerChild {
     pub workers: Option<u32>,
     /// Kept alive as long as the child runs (a reference server's config).
     _keep: Option<Box<dyn std::any::Any + Send>>,
+    /// How it is asked to stop.
+    ending: Ending,
+}
+
+/// How a child is asked to stop, and what counts as a clean end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// `SIGTERM` to the server, which must exit 0: the graceful shutdown of
+    /// dispatchlab and nginx.
+    Graceful,
+    /// `SIGTERM` to its process group; exit 0 and the signal's own end
+    /// (killed by it, or status 128 + 15 as the JVM reports it) are clean.
+    Outside,
 }
 
 /// Why a child could not be started, or how it ended badly.
@@ -110,6 +127,12 @@ pub fn prepare(command: &mut Command, cpus: Option<&CpuSet>, stderr: File) {
             Ok(())
         });
     }
+}
+
+/// A free loopback port: bound, read, released. Another process could take
+/// it in between; then the server fails to bind and its row says so.
+pub fn free_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 /// Quotes an argument for a POSIX shell when it needs it.
@@ -198,6 +221,7 @@ impl ServerChild {
             command: rendered,
             workers: u32::try_from(announced.workers).ok(),
             _keep: None,
+            ending: Ending::Graceful,
         })
     }
 
@@ -236,7 +260,15 @@ impl ServerChild {
             command,
             workers,
             _keep: Some(keep),
+            ending: Ending::Graceful,
         })
+    }
+
+    /// Marks the child as an outside server: stopped as a process group,
+    /// and allowed to end of the `SIGTERM` itself.
+    pub(super) fn outside(mut self) -> Self {
+        self.ending = Ending::Outside;
+        self
     }
 
     /// The child's process id.
@@ -252,30 +284,57 @@ impl ServerChild {
         }
     }
 
-    /// Sends `SIGTERM` and waits up to `timeout`; kills it after that.
-    /// `Ok` when it exited with status 0; otherwise what happened.
+    /// Sends `SIGTERM` (to the process group for an outside server) and
+    /// waits up to `timeout`; kills it after that. `Ok` when it ended
+    /// cleanly (exit 0; for an outside server also of the signal itself);
+    /// otherwise what happened.
     pub fn stop(mut self, timeout: Duration) -> Result<(), String> {
         if let Ok(Some(status)) = self.child.try_wait() {
             return Err(format!("server had already exited ({})", describe(Some(status))));
         }
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
+        let pid = pid_of(&self.child);
+        let target = match self.ending {
+            Ending::Graceful => pid,
+            Ending::Outside => -pid,
+        };
         // SAFETY: kill has no memory preconditions; the pid is our child,
-        // not yet reaped, so it cannot have been reused.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // not yet reaped, so neither it nor its process group id (the same
+        // number) can have been reused.
+        unsafe { libc::kill(target, libc::SIGTERM) };
         let deadline = Instant::now() + timeout;
         loop {
+            // What an outside server left of its group is killed before the
+            // server is reaped, while its group id cannot be reused.
+            if self.ending == Ending::Outside && has_exited(pid) {
+                kill_group(pid);
+            }
             match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("server {} after SIGTERM", describe(Some(status)))),
+                Ok(Some(status)) => {
+                    return match self.ending.is_clean(status) {
+                        true => Ok(()),
+                        false => Err(format!("server {} after SIGTERM", describe(Some(status)))),
+                    };
+                }
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
                 Ok(None) => {
                     kill(&mut self.child);
                     return Err(format!(
-                        "server did not exit within {} s of SIGTERM (killed)",
+                        "server did not exit within {} s of SIGTERM (killed with SIGKILL)",
                         timeout.as_secs()
                     ));
                 }
                 Err(err) => return Err(format!("cannot wait for the server: {err}")),
+            }
+        }
+    }
+}
+
+impl Ending {
+    fn is_clean(self, status: ExitStatus) -> bool {
+        match self {
+            Ending::Graceful => status.success(),
+            Ending::Outside => {
+                status.success() || status.signal() == Some(libc::SIGTERM) || status.code() == Some(128 + libc::SIGTERM)
             }
         }
     }
@@ -290,9 +349,44 @@ impl Drop for ServerChild {
     }
 }
 
+/// Kills the child's process group (every child leads its own, see
+/// [`prepare`]) and reaps the child.
 fn kill(child: &mut Child) {
+    kill_group(pid_of(child));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `SIGKILL` to the process group `pgid` (nothing happens when it is empty).
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: kill has no memory preconditions; a negative pid names a
+    // process group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// Whether the child `pid` has exited, without reaping it.
+fn has_exited(pid: libc::pid_t) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: siginfo_t is plain data that waitid fills.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid siginfo_t; WNOWAIT leaves the child
+    // waitable, WNOHANG returns at once.
+    let found = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            id,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: waitid succeeded, so si_pid is set (0 when nothing exited).
+    found == 0 && unsafe { info.si_pid() } != 0
+}
+
+fn pid_of(child: &Child) -> libc::pid_t {
+    libc::pid_t::try_from(child.id()).unwrap_or(libc::pid_t::MAX)
 }
 
 /// Waits up to a second for a child that is about to exit.

@@ -1,16 +1,18 @@
 //! What one measured run is ([`Cell`]: a server and a load) and how a custom
 //! matrix of strategies × scopes × connection counts expands into cells.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::server::{Engine, KeepAlive, Scope, Target};
 
+use super::external::External;
 use super::reference::Reference;
 
 /// The server a cell measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerKind {
     /// `dispatchlab serve` running this target: a strategy in a scope, or
     /// the tokio reference server (which serves every workload).
@@ -18,6 +20,9 @@ pub enum ServerKind {
     /// A server that is not `dispatchlab serve` (nginx), measured with the
     /// same load for reference.
     Reference(Reference),
+    /// A server that is not the crate's (`compare --server`, `--url`): the
+    /// subject of the comparison, not a reference.
+    External(Arc<External>),
 }
 
 impl ServerKind {
@@ -26,23 +31,41 @@ impl ServerKind {
         match self {
             ServerKind::Dispatchlab(target) => target.to_string(),
             ServerKind::Reference(reference) => reference.name().to_owned(),
+            ServerKind::External(external) => external.name.clone(),
         }
     }
 
     /// The strategy column of a result row.
-    pub fn strategy_name(&self) -> &'static str {
+    pub fn strategy_name(&self) -> &str {
         match self {
             ServerKind::Dispatchlab(target) => target.engine.name(),
             ServerKind::Reference(reference) => reference.name(),
+            ServerKind::External(external) => &external.name,
         }
     }
 
     /// The scope column of a result row: `task` for tokio (a task per
-    /// connection, as its `/metrics` says), empty for external servers.
+    /// connection, as its `/metrics` says), empty for reference servers,
+    /// `external` for outside ones.
     pub fn scope_name(&self) -> &'static str {
         match self {
             ServerKind::Dispatchlab(target) => target.scope_name(),
             ServerKind::Reference(_) => "",
+            ServerKind::External(_) => "external",
+        }
+    }
+
+    /// Whether the server may be several processes (nginx's master and
+    /// workers, whatever an outside command starts): sampled as a tree.
+    pub fn is_process_tree(&self) -> bool {
+        !matches!(self, ServerKind::Dispatchlab(_))
+    }
+
+    /// How long the server may take to exit after `SIGTERM`.
+    pub fn stop_timeout(&self) -> Duration {
+        match self {
+            ServerKind::External(_) => super::external::GRACE,
+            ServerKind::Dispatchlab(_) | ServerKind::Reference(_) => super::child::STOP_TIMEOUT,
         }
     }
 }
@@ -381,7 +404,7 @@ mod tests {
         spec.workloads = vec!["/".into(), "/sleep?ms=40".into()];
         let cells = spec.expand();
         let kind = Target::tokio().map(ServerKind::Dispatchlab);
-        let tokio: Vec<&Cell> = cells.iter().filter(|c| Some(c.server.kind) == kind).collect();
+        let tokio: Vec<&Cell> = cells.iter().filter(|c| Some(&c.server.kind) == kind.as_ref()).collect();
         assert_eq!(tokio.len(), 2 * 2, "one per workload x connection count");
         assert!(tokio.iter().all(|c| c.server.workers == Some(4) && !c.is_reference()));
         assert_eq!(

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::child::{STOP_TIMEOUT, ServerChild};
+use super::child::{ChildError, ServerChild};
+use super::external::{self, Attached, Source};
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
@@ -74,30 +75,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         Ok(file) => file,
         Err(err) => return failed(row, format!("cannot pass servers.log to the server: {err}")),
     };
-    let started = match cell.server.kind {
-        ServerKind::Dispatchlab(target) => ServerChild::start_dispatchlab(
-            &ctx.exe,
-            &cell.server.serve_args(target),
-            ctx.server_cpus.as_ref(),
-            stderr,
-        ),
-        ServerKind::Reference(reference) => {
-            let Some((_, program)) = ctx.references.iter().find(|(r, _)| *r == reference) else {
-                return failed(
-                    row,
-                    format!("{reference} is not installed ({})", reference.install_hint()),
-                );
-            };
-            reference.start(
-                program,
-                cell.server.workers,
-                cell.server.backlog,
-                ctx.server_cpus.as_ref(),
-                stderr,
-            )
-        }
-    };
-    let mut server = match started {
+    let mut server = match start(ctx, cell, stderr) {
         Ok(server) => server,
         Err(err) => {
             note(&mut log, &format!("server failed to start: {err}"));
@@ -105,14 +83,17 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         }
     };
     let pid = server.pid();
-    note(&mut log, &format!("pid {pid}: {}", server.command));
-    row.server_command.clone_from(&server.command);
-    row.workers = server.workers.or(cell.server.workers);
+    note(&mut log, &server.describe());
+    if let Running::Started(child) = &server {
+        row.server_command.clone_from(&child.command);
+        row.workers = child.workers.or(cell.server.workers);
+    }
+    let stop_timeout = cell.server.kind.stop_timeout();
 
-    let config = match load_config(ctx, cell, &server) {
+    let config = match load_config(ctx, cell, &server.authority()) {
         Ok(config) => config,
         Err(err) => {
-            let _ = server.stop(STOP_TIMEOUT);
+            let _ = server.stop(stop_timeout);
             return failed(row, err);
         }
     };
@@ -120,23 +101,24 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         let _pin = match ctx.load_cpus.as_ref().map(CpuSet::pin_scoped).transpose() {
             Ok(guard) => guard,
             Err(err) => {
-                let _ = server.stop(STOP_TIMEOUT);
+                let _ = server.stop(stop_timeout);
                 return failed(row, format!("cannot pin the load generator: {err}"));
             }
         };
         // Started while pinned, so the sampler stays off the server's CPUs.
-        let sampler = Sampler::start(pid, cell.is_reference(), Instant::now() + cell.load.warmup);
+        let measure_start = Instant::now() + cell.load.warmup;
+        let sampler = pid.map(|pid| Sampler::start(pid, cell.server.kind.is_process_tree(), measure_start));
         let report = load::run(&config);
         let usage = match sampler {
-            Ok(sampler) => sampler.stop(),
-            Err(_) => Usage::default(),
+            Some(Ok(sampler)) => sampler.stop(),
+            Some(Err(_)) | None => Usage::default(),
         };
         (report, usage)
     };
     let died = server.exited();
     let stopped = match died {
         Some(_) => Ok(()),
-        None => server.stop(STOP_TIMEOUT),
+        None => server.stop(stop_timeout),
     };
     let mut outcome = Vec::new();
     match &report {
@@ -174,9 +156,95 @@ fn failed(mut row: RunRow, outcome: String) -> CellResult {
     CellResult { row, report: None }
 }
 
-/// The load generator's configuration for a cell against `server`.
-fn load_config(ctx: &Context, cell: &Cell, server: &ServerChild) -> Result<Config, String> {
-    let url = format!("http://{}{}", server.addr, cell.load.workload);
+/// The server a cell measures: a child the runner started, or one that was
+/// already running (`compare --url`).
+#[derive(Debug)]
+enum Running {
+    Started(ServerChild),
+    Attached(Attached),
+}
+
+/// Starts (or reaches) the cell's server, pinned to the server CPUs, its
+/// output to `stderr`.
+fn start(ctx: &Context, cell: &Cell, stderr: File) -> Result<Running, ChildError> {
+    let cpus = ctx.server_cpus.as_ref();
+    let started = match &cell.server.kind {
+        ServerKind::Dispatchlab(target) => {
+            ServerChild::start_dispatchlab(&ctx.exe, &cell.server.serve_args(*target), cpus, stderr)
+        }
+        ServerKind::Reference(reference) => {
+            let Some((_, program)) = ctx.references.iter().find(|(r, _)| r == reference) else {
+                return Err(ChildError::NotReady(format!(
+                    "{reference} is not installed ({})",
+                    reference.install_hint()
+                )));
+            };
+            reference.start(program, cell.server.workers, cell.server.backlog, cpus, stderr)
+        }
+        ServerKind::External(external) => match &external.source {
+            Source::Command(words) => external::start(words, cpus, stderr),
+            Source::Running { authority, pid } => {
+                return Attached::connect(authority, *pid)
+                    .map(Running::Attached)
+                    .map_err(ChildError::NotReady);
+            }
+        },
+    };
+    started.map(Running::Started)
+}
+
+impl Running {
+    /// The process to sample, if known.
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Running::Started(child) => Some(child.pid()),
+            Running::Attached(attached) => attached.pid,
+        }
+    }
+
+    /// `host:port` to load.
+    fn authority(&self) -> String {
+        match self {
+            Running::Started(child) => child.addr.to_string(),
+            Running::Attached(attached) => attached.authority.clone(),
+        }
+    }
+
+    /// The `servers.log` line: `pid N: command` for a started child.
+    fn describe(&self) -> String {
+        match self {
+            Running::Started(child) => format!("pid {}: {}", child.pid(), child.command),
+            Running::Attached(attached) => match attached.pid {
+                Some(pid) => format!("already running: http://{}/ (process {pid})", attached.authority),
+                None => format!(
+                    "already running: http://{}/ (no --pid: not sampled)",
+                    attached.authority
+                ),
+            },
+        }
+    }
+
+    /// `Some(description)` when the server has already exited.
+    fn exited(&mut self) -> Option<String> {
+        match self {
+            Running::Started(child) => child.exited(),
+            Running::Attached(attached) => attached.exited(),
+        }
+    }
+
+    /// Stops a started child; leaves a running server alone.
+    fn stop(self, timeout: std::time::Duration) -> Result<(), String> {
+        match self {
+            Running::Started(child) => child.stop(timeout),
+            Running::Attached(_) => Ok(()),
+        }
+    }
+}
+
+/// The load generator's configuration for a cell against the server at
+/// `authority` (`host:port`).
+fn load_config(ctx: &Context, cell: &Cell, authority: &str) -> Result<Config, String> {
+    let url = format!("http://{authority}{}", cell.load.workload);
     let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
     let spec = &cell.load;
     let mut config = Config::new(target);
@@ -225,11 +293,14 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     row.scope = cell.server.kind.scope_name().into();
     row.workers = cell.server.workers;
     // What the server was told; empty when it was left to its default.
-    row.io_threads = match cell.server.kind {
+    row.io_threads = match &cell.server.kind {
         ServerKind::Dispatchlab(target) if target.strategy().is_some() => cell.server.io_threads,
-        ServerKind::Dispatchlab(_) | ServerKind::Reference(_) => None,
+        ServerKind::Dispatchlab(_) | ServerKind::Reference(_) | ServerKind::External(_) => None,
     };
-    row.backlog = Some(cell.server.backlog);
+    // An outside server is not told a backlog, nor a keep-alive policy.
+    if !matches!(cell.server.kind, ServerKind::External(_)) {
+        row.backlog = Some(cell.server.backlog);
+    }
     if let ServerKind::Dispatchlab(_) = cell.server.kind {
         row.keep_alive = cell.server.keep_alive.name().into();
     }

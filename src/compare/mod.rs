@@ -37,6 +37,7 @@
 //! | `scenario` | the named scenarios and the default run, as [`Plan`]s |
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |
 //! | `reference` | external reference servers (nginx) from a generated configuration |
+//! | `external` | outside servers: `--server NAME=COMMAND` started per cell, `--url` already running |
 //! | `pin` | CPU sets: parsing, splitting, `sched_setaffinity` |
 //! | [`sampler`] | `/proc/<pid>` sampling while a run lasts (public: the tests read servers with it) |
 //! | `measure` | one cell from start to row |
@@ -46,6 +47,7 @@
 pub mod baseline;
 mod child;
 pub mod disturbance;
+mod external;
 mod matrix;
 mod measure;
 mod output;
@@ -60,6 +62,7 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -71,6 +74,7 @@ use crate::results::{self, Machine};
 use crate::server::{Engine, Scope, Target};
 
 pub use child::{ChildError, ServerChild};
+pub use external::{BadExternal, External, Source};
 pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
@@ -162,6 +166,26 @@ pub struct CompareArgs {
     /// Print the plan (every run, the estimated time) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// An outside server to compare, as NAME=COMMAND (repeatable). COMMAND
+    /// is split into words as a shell would split them, but no shell runs
+    /// it; `{port}` (or `{addr}`, 127.0.0.1:PORT) is replaced by a free port.
+    /// For each run it is started on the server CPUs, loaded once the port
+    /// accepts, sampled with its child processes, and stopped with SIGTERM
+    /// (SIGKILL after 5 s). Its rows have strategy NAME, scope `external`.
+    /// It joins every `/` workload of the plan (and every --workload of a
+    /// custom matrix); runs on other routes are left out, with a note.
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    pub servers: Vec<External>,
+    /// A server that is already running, as [NAME=]http://HOST:PORT (the
+    /// path is the workload's); measured like --server [default NAME:
+    /// external], but never started or stopped.
+    #[arg(long, value_name = "[NAME=]URL")]
+    pub url: Option<String>,
+    /// The process of the --url server, to sample its memory, threads and
+    /// CPU (with its children) [default: not sampled: those columns stay
+    /// empty]. Its VmHWM is its peak since it started, not the run's.
+    #[arg(long, requires = "url")]
+    pub pid: Option<u32>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -181,8 +205,16 @@ Results: results/<timestamp>/{runs.csv, runs.json, summary.md, servers.log, hgrm
 are documented in results/README.md. Exit status: 0 when every run completed; 1 when any run failed
 (its row's outcome says why; the others are still written); 2 for bad arguments.
 
+Outside servers: --server NAME=COMMAND and --url join the default run, custom matrices and the scenarios'
+`/` runs (keepalive-starvation, c10k, plaintext, rust-book); the /sleep and /spin runs (backlog, io-bound,
+cpu-bound) are left out for them, with a note. A command that exits before its port opens fails its rows
+with what it wrote; a port that does not open within 10 s too.
+
 Examples:
   dispatchlab compare
+  dispatchlab compare --server \"py=python3 -m http.server {port} --bind 127.0.0.1\" -c 16 -d 1s
+  dispatchlab compare --server \"book=target/release/examples/book_server {port}\" --scenario rust-book
+  dispatchlab compare --url http://127.0.0.1:8080 --pid 4242 --strategies mutex-queue
   dispatchlab compare --scenario keepalive-starvation
   dispatchlab compare --scenario backlog --out results/backlog
   dispatchlab compare --strategies mutex-queue,inline --scopes request -c 64,1024 -d 5s
@@ -308,7 +340,10 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         references,
         tokio,
     };
-    let plan = match (args.scenario, custom_matrix(args, &options)) {
+    let custom = custom_matrix(args, &options).filter(|_| args.scenario.is_none());
+    // A custom matrix's workloads are the user's choice: outside servers get them all.
+    let every_workload = custom.is_some();
+    let mut plan = match (args.scenario, custom) {
         (Some(scenario), _) => scenario.plan(&options),
         (None, None) => default_plan(&options),
         (None, Some(spec)) => Plan {
@@ -319,6 +354,7 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
             cells: spec.expand(),
         },
     };
+    plan.cells = external::join(std::mem::take(&mut plan.cells), &outside_servers(args)?, every_workload);
     if plan.cells.is_empty() {
         return Err(CompareError::Invalid(
             "nothing to run: no valid strategy x scope pair (inline runs in request scope only)".into(),
@@ -331,6 +367,23 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         )));
     }
     Ok(plan)
+}
+
+/// The `--server` and `--url` servers, each name once.
+fn outside_servers(args: &CompareArgs) -> Result<Vec<Arc<External>>, CompareError> {
+    let mut servers = args.servers.clone();
+    if let Some(url) = &args.url {
+        servers.push(External::running(url, args.pid).map_err(|err| CompareError::Invalid(err.to_string()))?);
+    }
+    for (index, server) in servers.iter().enumerate() {
+        if servers[..index].iter().any(|earlier| earlier.name == server.name) {
+            return Err(CompareError::Invalid(format!(
+                "two outside servers are named {:?}: give each its own NAME",
+                server.name
+            )));
+        }
+    }
+    Ok(servers.into_iter().map(Arc::new).collect())
 }
 
 /// The custom matrix the matrix flags describe: the default run's, changed
@@ -534,11 +587,13 @@ fn plan_with_references(
         let probe = self::plan(args, cpus, vec![r]);
         probe.is_ok_and(|p| p.cells.iter().any(Cell::is_reference))
     };
-    for reference in missing.into_iter().filter(|&r| planned_with(r)) {
-        let note = format!(
+    let missing = missing.into_iter().filter(|&r| planned_with(r)).map(|reference| {
+        format!(
             "{reference} is not installed, so its reference rows are left out (install: {}).",
             reference.install_hint()
-        );
+        )
+    });
+    for note in missing.chain(external::left_out(&plan.cells, &outside_servers(args)?)) {
         eprintln!("dispatchlab compare: note: {note}");
         setup.notes.push(note);
     }

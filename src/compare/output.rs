@@ -552,9 +552,9 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
     }
     if measured.iter().any(Measured::ok) {
         notes.push(
-            "RSS is the server's VmHWM (peak resident set, KiB in the CSV; for nginx the sum over its master and \
-             workers); threads the most seen at one 100 ms sample; CPU s the server's user + system time during \
-             the measurement."
+            "RSS is the server's VmHWM (peak resident set, KiB in the CSV; for nginx and outside servers the sum \
+             over the process and its children); threads the most seen at one 100 ms sample; CPU s the server's \
+             user + system time during the measurement."
                 .into(),
         );
     }

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -124,12 +124,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A free loopback port: bound, read, released. Another process could take
-/// it in between; then nginx fails to bind and its row says so.
-fn free_port() -> std::io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
 /// The nginx configuration for one cell.
 pub fn nginx_config(dir: &Path, addr: SocketAddr, worker_processes: u32, backlog: u32, modules: &str) -> String {
     let dir = dir.display();
@@ -186,7 +180,7 @@ fn start_nginx(
         .output()
         .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
         .unwrap_or_default();
-    let addr = free_port().map_err(|err| setup("a free port", err))?;
+    let addr = child::free_port().map_err(|err| setup("a free port", err))?;
     let workers = workers
         .or_else(|| cpus.map(|set| u32::try_from(set.len()).unwrap_or(1)))
         .unwrap_or_else(crate::results::online_cpus)

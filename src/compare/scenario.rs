@@ -635,7 +635,9 @@ mod tests {
             .expect("an off row");
         let args = off.server.serve_args(match off.server.kind {
             ServerKind::Dispatchlab(target) => target,
-            ServerKind::Reference(_) => unreachable!("the scenario starts dispatchlab servers only"),
+            ServerKind::Reference(_) | ServerKind::External(_) => {
+                unreachable!("the scenario starts dispatchlab servers only")
+            }
         });
         assert!(args.windows(2).any(|pair| pair == ["--keep-alive", "off"]), "{args:?}");
     }
