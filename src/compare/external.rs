@@ -285,15 +285,17 @@ pub fn start(words: &[String], cpus: Option<&CpuSet>, log: File) -> Result<Serve
         Ok(server) => Ok(server.outside()),
         Err(ChildError::ExitedEarly(what)) => {
             Err(ChildError::ExitedEarly(match output_since(&quoted, written_before) {
+                Some(output) if output.is_empty() => format!("{what}; it wrote nothing"),
                 Some(output) => format!("{what}; it wrote: {output}"),
-                None => format!("{what}; it wrote nothing"),
+                None => format!("{what}; its output is in servers.log"),
             }))
         }
         Err(err) => Err(err),
     }
 }
 
-/// The end of what was appended to `log` after `offset`, on one line.
+/// The end of what was appended to `log` after `offset`, on one line;
+/// `None` when it cannot be read.
 fn output_since(log: &File, offset: u64) -> Option<String> {
     let end = log.metadata().ok()?.len();
     let from = offset.max(end.saturating_sub(QUOTED_OUTPUT));
@@ -302,8 +304,12 @@ fn output_since(log: &File, offset: u64) -> Option<String> {
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let joined = lines.join(" | ");
-    let prefix = if from > offset { "… " } else { "" };
-    (!joined.is_empty()).then(|| format!("{prefix}{joined}"))
+    let prefix = if from > offset && !joined.is_empty() {
+        "… "
+    } else {
+        ""
+    };
+    Some(format!("{prefix}{joined}"))
 }
 
 /// A server the runner did not start (`--url`).

@@ -657,9 +657,11 @@ fn prepare_output(
     let stop = crate::signals::stop_flag()
         .map_err(|err| CompareError::Invalid(format!("cannot install the Ctrl-C handler: {err}")))?;
     let log_path = dir.join("servers.log");
+    // Readable too: an outside server that exits at once is quoted from it.
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(&log_path)
         .map_err(io_error(log_path.display().to_string()))?;
     let machine = &setup.machine;
