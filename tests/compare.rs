@@ -7,7 +7,13 @@
 //! drift); every row has requests and the resource columns; every server
 //! child the runner started (pids from `servers.log`) is gone; a server that
 //! cannot start fails its row and the exit status, and the run goes on.
+//! Outside servers (`--server NAME=COMMAND`: Python's http.server and the
+//! `book_server` example; `--url`) get their rows, sampled, and leave no
+//! process behind; a command that dies at once fails its row with what it
+//! wrote; bad `--server` values are refused before anything runs.
 //! Bounded in time; no absolute-time assertion.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -227,6 +233,216 @@ fn a_server_that_cannot_start_fails_its_row_and_the_exit_status() {
     assert!(log.contains("--workers"), "the server's own error is kept: {log}");
 }
 
+/// A tiny run of one request-scope strategy beside the outside servers
+/// `extra` flags add (`--server`, `--url`), into `out`.
+fn tiny_run_with(extra: &[&str], out: &OutDir) -> Output {
+    let mut args = vec![
+        "--strategies",
+        "mutex-queue",
+        "--scopes",
+        "request",
+        "--connections",
+        "4",
+        "--duration",
+        "1s",
+        "--warmup",
+        "300ms",
+        "--no-reference",
+        "--out",
+        out.0.to_str().expect("UTF-8 temp path"),
+    ];
+    args.extend_from_slice(extra);
+    compare(&args)
+}
+
+/// The rows of `out` whose strategy is `name`.
+fn rows_named(out: &OutDir, name: &str) -> Vec<RunRow> {
+    let rows: Vec<RunRow> = read_csv(&out.0.join("runs.csv")).expect("runs.csv parses as RunRow");
+    rows.into_iter().filter(|row| row.strategy == name).collect()
+}
+
+/// Whether `pid` is still a process whose command line contains `needle`.
+fn is_running(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+}
+
+/// Checks an outside server's row: measured, sampled, recorded as `name`
+/// in scope `external` with the command that ran, and no process left.
+fn assert_outside_row(output: &Output, out: &OutDir, name: &str, needle: &str) {
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "compare failed:\n{stdout}\n{stderr}");
+    let rows = rows_named(out, name);
+    assert_eq!(rows.len(), 1, "one {name} row:\n{stdout}");
+    let row = &rows[0];
+    assert_eq!((row.scope.as_str(), row.outcome.as_str()), ("external", "ok"));
+    assert!(row.requests > 0, "{name}: no requests");
+    assert!(
+        row.server_peak_threads.is_some_and(|n| n >= 1),
+        "{name}: threads {row:?}"
+    );
+    assert!(
+        row.server_peak_rss_kib.is_some_and(|kib| kib > 0),
+        "{name}: VmHWM {row:?}"
+    );
+    assert!(row.server_cpu_s.is_some(), "{name}: CPU seconds");
+    assert!(row.server_command.contains(needle), "{name}: {}", row.server_command);
+    assert!(
+        !row.server_command.contains("{port}"),
+        "the port is filled in: {}",
+        row.server_command
+    );
+    assert_eq!((row.workers, row.backlog, row.keep_alive.as_str()), (None, None, ""));
+    assert!(stdout.contains(name), "the table has {name}:\n{stdout}");
+    let pids = server_pids(&out.0);
+    assert_eq!(pids.len(), 2, "servers.log names each child");
+    for pid in pids {
+        assert!(!is_running(pid, needle), "{name} ({pid}) is still running");
+    }
+}
+
+/// Whether `python3` runs; under `CI` its absence fails the test.
+fn have_python3() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        support::prerequisite_missing("python3");
+    }
+    found
+}
+
+#[test]
+fn python_http_server_gets_its_row_sampled_and_stopped() {
+    if !have_python3() {
+        return;
+    }
+    let out = OutDir::new("python");
+    let output = tiny_run_with(&["--server", "py=python3 -m http.server {port} --bind 127.0.0.1"], &out);
+    assert_outside_row(&output, &out, "py", "http.server");
+}
+
+/// `target/<profile>/examples/book_server`, built by `cargo test` (which
+/// builds the examples) or `cargo build --example book_server`.
+fn book_server() -> Option<PathBuf> {
+    let exe = std::env::current_exe().expect("this test's path");
+    // target/<profile>/deps/compare-HASH
+    let profile = exe.parent()?.parent()?;
+    let binary = profile.join("examples").join("book_server");
+    if binary.is_file() {
+        return Some(binary);
+    }
+    support::prerequisite_missing(&format!(
+        "{} (cargo test builds it; so does cargo build --example book_server)",
+        binary.display()
+    ));
+    None
+}
+
+#[test]
+fn the_book_server_example_gets_its_row_sampled_and_stopped() {
+    let Some(binary) = book_server() else {
+        return;
+    };
+    let out = OutDir::new("book");
+    let server = format!("book={} {{port}}", binary.display());
+    let output = tiny_run_with(&["--server", &server], &out);
+    assert_outside_row(&output, &out, "book", "book_server");
+}
+
+#[test]
+fn a_command_that_dies_at_once_fails_its_row_with_what_it_wrote() {
+    let out = OutDir::new("dies");
+    let output = tiny_run_with(
+        &[
+            "--server",
+            "boom=sh -c 'echo boom: no such config >&2; exit 3' sh {port}",
+        ],
+        &out,
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let rows = rows_named(&out, "boom");
+    assert_eq!(rows.len(), 1);
+    let outcome = &rows[0].outcome;
+    assert!(
+        outcome.contains("status 3") && outcome.contains("boom: no such config"),
+        "{outcome}"
+    );
+    assert!(
+        stderr.contains("boom: no such config"),
+        "shown on the terminal: {stderr}"
+    );
+    assert!(
+        rows_named(&out, "mutex-queue").iter().all(|row| row.outcome == "ok"),
+        "the run goes on"
+    );
+}
+
+#[test]
+fn url_loads_a_running_server_samples_it_with_pid_and_leaves_it_running() {
+    let mut server = support::ServerProcess::spawn(&["--strategy", "mutex-queue", "--scope", "request"]);
+    let url = format!("http://{}", server.addr);
+    let pid = server.child.id().to_string();
+
+    let sampled = OutDir::new("url-pid");
+    let output = tiny_run_with(&["--url", &format!("mine={url}"), "--pid", &pid], &sampled);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows = rows_named(&sampled, "mine");
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!((row.scope.as_str(), row.outcome.as_str()), ("external", "ok"));
+    assert!(row.requests > 0);
+    assert!(row.server_peak_threads.is_some_and(|n| n >= 1), "{row:?}");
+    assert!(row.server_peak_rss_kib.is_some_and(|kib| kib > 0), "{row:?}");
+    assert_eq!(row.server_command, "", "the runner did not start it");
+
+    let unsampled = OutDir::new("url");
+    let output = tiny_run_with(&["--url", &url], &unsampled);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows = rows_named(&unsampled, "external");
+    assert_eq!(rows.len(), 1, "a --url row without a name is `external`");
+    let row = &rows[0];
+    assert!(row.requests > 0);
+    assert_eq!(
+        (row.server_peak_rss_kib, row.server_peak_threads, row.server_cpu_s),
+        (None, None, None),
+        "without --pid the resource columns are empty, not zero"
+    );
+
+    assert!(
+        server.child.try_wait().expect("wait").is_none(),
+        "compare leaves a --url server running"
+    );
+}
+
+#[test]
+fn bad_outside_servers_are_refused_before_anything_runs() {
+    for (server, expected) in [
+        ("py=python3 -m http.server 8000", "{port}"),
+        ("mutex-queue=./srv {port}", "built-in"),
+        ("no-name-here", "NAME=COMMAND"),
+    ] {
+        let out = OutDir::new("refused");
+        let output = tiny_run_with(&["--server", server], &out);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{server}: {stderr}");
+        assert!(stderr.contains(expected), "{server}: {stderr}");
+        assert!(!out.0.exists(), "{server}: nothing ran");
+    }
+    let out = OutDir::new("refused-twice");
+    let output = tiny_run_with(&["--server", "a=./x {port}", "--server", "a=./y {port}"], &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("two outside servers"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 #[test]
 fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
     let output = Command::new(env!("CARGO_BIN_EXE_dispatchlab"))
@@ -251,6 +467,10 @@ fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
         "--out",
         "--quick",
         "--duration",
+        "--server <NAME=COMMAND>",
+        "--url",
+        "--pid",
+        "http.server {port}",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
