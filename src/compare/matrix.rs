@@ -115,8 +115,11 @@ pub const PLANNED_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALH
 
 /// `path` as a planned cell's target (see [`PLANNED_ADDR`]); the value parser
 /// of `compare --workload`.
-pub fn planned_target(path: &str) -> Result<LoadTarget, LoadError> {
-    LoadTarget::at(PLANNED_ADDR, path)
+pub fn planned_target(path: &str) -> Result<LoadTarget, String> {
+    LoadTarget::at(PLANNED_ADDR, path).map_err(|err| match err {
+        LoadError::InvalidUrl { reason, .. } => format!("{reason}, e.g. /sleep?ms=40"),
+        other => other.to_string(),
+    })
 }
 
 /// A planned target for a path written in this crate's code (the
