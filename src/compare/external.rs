@@ -200,7 +200,7 @@ pub fn join(cells: Vec<Cell>, externals: &[Arc<External>], every_workload: bool)
     for (index, cell) in cells.iter().enumerate() {
         joined.push(cell.clone());
         let last_of_its_load = !cells[index + 1..].iter().any(|later| same_load(later, cell));
-        if last_of_its_load && (every_workload || cell.load.workload == HELLO) {
+        if last_of_its_load && (every_workload || cell.workload() == HELLO) {
             joined.extend(externals.iter().map(|external| Cell {
                 server: ServerSpec {
                     kind: ServerKind::External(Arc::clone(external)),
@@ -216,8 +216,10 @@ pub fn join(cells: Vec<Cell>, externals: &[Arc<External>], every_workload: bool)
     joined
 }
 
+/// Whether two cells are one load point of one table: same group, same
+/// workload, same load label (connections, mode, pipeline, rate, count).
 fn same_load(a: &Cell, b: &Cell) -> bool {
-    a.group == b.group && a.load == b.load
+    a.group == b.group && a.workload() == b.workload() && a.load.label() == b.load.label()
 }
 
 /// A note for each outside server on the loads of `cells` it is not in.
@@ -232,7 +234,7 @@ pub fn left_out(cells: &[Cell], externals: &[Arc<External>]) -> Vec<String> {
                 missing.push(cell);
             }
         }
-        let mut routes: Vec<&str> = missing.iter().map(|c| c.load.workload.as_str()).collect();
+        let mut routes: Vec<&str> = missing.iter().map(|c| c.workload()).collect();
         routes.dedup();
         if !missing.is_empty() {
             notes.push(format!(
@@ -413,7 +415,7 @@ mod tests {
         assert_eq!(joined.len(), plain.len() + 2, "one per connection count");
         for (index, cell) in joined.iter().enumerate().filter(|(_, c)| is_py(c)) {
             let before = &joined[index - 1];
-            assert_eq!((&cell.group, &cell.load), (&before.group, &before.load));
+            assert!(same_load(cell, before), "{} after {}", cell.label(), before.label());
             assert!(joined[index + 1..].iter().all(|later| later.group != cell.group));
             assert_eq!(cell.server.kind.scope_name(), "external");
         }

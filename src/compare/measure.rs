@@ -21,7 +21,7 @@ use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
 use super::sampler::{Sampler, Usage};
-use crate::load::{self, Config, Report, Target};
+use crate::load::{self, Config, LoadError, Report, Target};
 use crate::results::{Machine, RunRow};
 
 /// What every cell of a comparison shares.
@@ -90,7 +90,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     }
     let stop_timeout = cell.server.kind.stop_timeout();
 
-    let config = match load_config(ctx, cell, &server.authority()) {
+    let config = match load_config(ctx, cell, &server) {
         Ok(config) => config,
         Err(err) => {
             let _ = server.stop(stop_timeout);
@@ -202,11 +202,11 @@ impl Running {
         }
     }
 
-    /// `host:port` to load.
-    fn authority(&self) -> String {
+    /// `path` on this server, the load's target.
+    fn target(&self, path: &str) -> Result<Target, LoadError> {
         match self {
-            Running::Started(child) => child.addr.to_string(),
-            Running::Attached(attached) => attached.authority.clone(),
+            Running::Started(child) => Target::at(child.addr, path),
+            Running::Attached(attached) => Target::parse(&format!("http://{}{path}", attached.authority)),
         }
     }
 
@@ -241,24 +241,11 @@ impl Running {
     }
 }
 
-/// The load generator's configuration for a cell against the server at
-/// `authority` (`host:port`).
-fn load_config(ctx: &Context, cell: &Cell, authority: &str) -> Result<Config, String> {
-    let url = format!("http://{authority}{}", cell.load.workload);
-    let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
-    let spec = &cell.load;
-    let mut config = Config::new(target);
-    config.connections = spec.connections;
+/// The load generator's configuration for a cell against `server`.
+fn load_config(ctx: &Context, cell: &Cell, server: &Running) -> Result<Config, String> {
+    let mut config = cell.load.clone();
+    config.target = server.target(cell.workload()).map_err(|err| err.to_string())?;
     config.threads = ctx.load_threads.max(1);
-    config.duration = spec.duration;
-    config.warmup = spec.warmup;
-    config.timeout = spec.timeout;
-    config.connect_timeout = spec.connect_timeout;
-    config.pipeline = spec.pipeline;
-    config.rate = spec.rate;
-    config.mode = spec.mode;
-    config.requests_per_connection = spec.requests_per_connection;
-    config.service_time = spec.service_time;
     config.stop = Some(Arc::clone(&ctx.stop));
     config.validate().map_err(|err| err.to_string())?;
     Ok(config)
@@ -271,7 +258,7 @@ fn base_row(ctx: &Context, cell: &Cell, run_id: &str) -> RunRow {
         run_id: run_id.to_owned(),
         timestamp: crate::results::timestamp_now(),
         load_tool: "dispatchlab".into(),
-        workload: load.workload.clone(),
+        workload: cell.workload().to_owned(),
         connection_mode: load.mode.name().into(),
         connections: load.connections,
         load_threads: ctx.load_threads.clamp(1, load.connections.max(1)),
