@@ -136,9 +136,9 @@ impl FromStr for External {
         }
         if !words.iter().any(|w| w.contains("{port}") || w.contains("{addr}")) {
             return Err(bad(format!(
-                "{name}: the command has no {{port}} or {{addr}}, so the server cannot be told the free port the runner picks \
-                 (e.g. \"{name}={} {{port}}\")",
-                words.join(" ")
+                "{name}: the command has no {{port}} or {{addr}}, so the server cannot be told the free port the runner picks: \
+                 put {{port}} where it takes its port (e.g. \"{name}=./server --port {{port}}\") or {{addr}} where it takes \
+                 HOST:PORT"
             )));
         }
         Ok(Self {
@@ -177,14 +177,29 @@ impl External {
         })
     }
 
-    /// The command as given (placeholders kept), or the URL: for plans and labels.
+    /// What it is, for the notes: the command as given (placeholders kept),
+    /// or where it runs.
     pub fn describe(&self) -> String {
         match &self.source {
-            Source::Command(words) => words.iter().map(|w| child::quote(w)).collect::<Vec<_>>().join(" "),
-            Source::Running { authority, pid } => match pid {
-                Some(pid) => format!("http://{authority}/ (pid {pid})"),
-                None => format!("http://{authority}/ (not sampled: no --pid)"),
-            },
+            Source::Command(words) => {
+                // Quoted where the words would not split back, placeholders kept.
+                let needs_quotes =
+                    |w: &str| w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c));
+                let command: Vec<String> = words
+                    .iter()
+                    .map(|w| if needs_quotes(w) { child::quote(w) } else { w.clone() })
+                    .collect();
+                format!("`{}`, started for each run", command.join(" "))
+            }
+            Source::Running {
+                authority,
+                pid: Some(pid),
+            } => {
+                format!("already running at http://{authority}/, process {pid} and its children sampled")
+            }
+            Source::Running { authority, pid: None } => {
+                format!("already running at http://{authority}/, not sampled (no --pid)")
+            }
         }
     }
 }
@@ -238,7 +253,8 @@ pub fn left_out(cells: &[Cell], externals: &[Arc<External>]) -> Vec<String> {
         routes.dedup();
         if !missing.is_empty() {
             notes.push(format!(
-                "{} is left out of {} run{} on {}: an outside server may not serve that route (--server joins `/` runs;                  a custom matrix gives it every --workload).",
+                "{} is left out of {} run{} on {}: an outside server may not serve that route (it joins the `/` \
+                 runs; in a custom matrix, every --workload).",
                 external.name,
                 missing.len(),
                 if missing.len() == 1 { "" } else { "s" },

@@ -593,10 +593,18 @@ fn plan_with_references(
             reference.install_hint()
         )
     });
-    for note in missing.chain(external::left_out(&plan.cells, &outside_servers(args)?)) {
+    let outside = outside_servers(args)?;
+    for note in missing.chain(external::left_out(&plan.cells, &outside)) {
         eprintln!("dispatchlab compare: note: {note}");
         setup.notes.push(note);
     }
+    setup.notes.extend(outside.iter().map(|server| {
+        format!(
+            "{} is an outside server (scope external): {}.",
+            server.name,
+            server.describe()
+        )
+    }));
     Ok((plan, located))
 }
 
