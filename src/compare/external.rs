@@ -55,12 +55,12 @@ pub struct External {
     /// The name in result rows and tables.
     pub name: String,
     /// Where it comes from.
-    pub source: Source,
+    pub source: ExternalSource,
 }
 
 /// How the runner reaches an outside server.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+pub enum ExternalSource {
     /// A command started for each cell: the program, then its arguments,
     /// with `{port}` and `{addr}` still in them.
     Command(Vec<String>),
@@ -143,7 +143,7 @@ impl FromStr for External {
         }
         Ok(Self {
             name: name.to_owned(),
-            source: Source::Command(words),
+            source: ExternalSource::Command(words),
         })
     }
 }
@@ -170,7 +170,7 @@ impl External {
         }
         Ok(Self {
             name: name.to_owned(),
-            source: Source::Running {
+            source: ExternalSource::Running {
                 authority: target.host_header,
                 pid,
             },
@@ -181,7 +181,7 @@ impl External {
     /// or where it runs.
     pub fn describe(&self) -> String {
         match &self.source {
-            Source::Command(words) => {
+            ExternalSource::Command(words) => {
                 // Quoted where the words would not split back, placeholders kept.
                 let needs_quotes =
                     |w: &str| w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c));
@@ -191,13 +191,13 @@ impl External {
                     .collect();
                 format!("`{}`, started for each run", command.join(" "))
             }
-            Source::Running {
+            ExternalSource::Running {
                 authority,
                 pid: Some(pid),
             } => {
                 format!("already running at http://{authority}/, process {pid} and its children sampled")
             }
-            Source::Running { authority, pid: None } => {
+            ExternalSource::Running { authority, pid: None } => {
                 format!("already running at http://{authority}/, not sampled (no --pid)")
             }
         }
@@ -387,7 +387,7 @@ mod tests {
     fn a_command_is_split_as_a_shell_would_and_keeps_its_placeholders() {
         let server = parse("py=python3 -m http.server {port} --bind '127.0.0.1'").expect("valid");
         assert_eq!(server.name, "py");
-        let Source::Command(words) = &server.source else {
+        let ExternalSource::Command(words) = &server.source else {
             panic!("a command");
         };
         assert_eq!(
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(plain.name, DEFAULT_URL_NAME);
         assert_eq!(
             plain.source,
-            Source::Running {
+            ExternalSource::Running {
                 authority: "127.0.0.1:8080".into(),
                 pid: None
             }

@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::child::{ChildError, ServerChild};
-use super::external::{self, Attached, Source};
+use super::external::{self, Attached, ExternalSource};
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
@@ -182,8 +182,8 @@ fn start(ctx: &Context, cell: &Cell, stderr: File) -> Result<Running, ChildError
             reference.start(program, cell.server.workers, cell.server.backlog, cpus, stderr)
         }
         ServerKind::External(external) => match &external.source {
-            Source::Command(words) => external::start(words, cpus, stderr),
-            Source::Running { authority, pid } => {
+            ExternalSource::Command(words) => external::start(words, cpus, stderr),
+            ExternalSource::Running { authority, pid } => {
                 return Attached::connect(authority, *pid)
                     .map(Running::Attached)
                     .map_err(ChildError::NotReady);

@@ -74,7 +74,7 @@ use crate::results::{self, Machine};
 use crate::server::{Engine, Scope, Target};
 
 pub use child::{ChildError, ServerChild};
-pub use external::{BadExternal, External, Source};
+pub use external::{BadExternal, External, ExternalSource};
 pub use matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, PLANNED_ADDR, ServerKind, ServerSpec, planned_target};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
