@@ -309,12 +309,8 @@ impl ServerChild {
                 kill_group(pid);
             }
             match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    return match self.ending.is_clean(status) {
-                        true => Ok(()),
-                        false => Err(format!("server {} after SIGTERM", describe(Some(status)))),
-                    };
-                }
+                Ok(Some(status)) if self.ending.is_clean(status) => return Ok(()),
+                Ok(Some(status)) => return Err(format!("server {} after SIGTERM", describe(Some(status)))),
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
                 Ok(None) => {
                     kill(&mut self.child);

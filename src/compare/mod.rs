@@ -171,7 +171,7 @@ pub struct CompareArgs {
     /// it; `{port}` (or `{addr}`, 127.0.0.1:PORT) is replaced by a free port.
     /// For each run it is started on the server CPUs, loaded once the port
     /// accepts, sampled with its child processes, and stopped with SIGTERM
-    /// (SIGKILL after 5 s). Its rows have strategy NAME, scope `external`.
+    /// (then SIGKILL, see below). Its rows have strategy NAME, scope `external`.
     /// It joins every `/` workload of the plan (and every --workload of a
     /// custom matrix); runs on other routes are left out, with a note.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
@@ -197,6 +197,17 @@ fn after_help() -> String {
     for scenario in Scenario::ALL {
         text.push_str(&format!("  {:<21} {}\n", scenario.name(), scenario.summary()));
     }
+    text.push_str(&format!(
+        "
+Outside servers: --server NAME=COMMAND and --url join the default run, custom matrices and
+the scenarios' `/` runs (keepalive-starvation, c10k, plaintext, rust-book); the /sleep and /spin
+runs (backlog, io-bound, cpu-bound) are left out for them, with a note. A command that exits
+before its port opens fails its rows with what it wrote, as does a port that does not open
+within {} s; one still running {} s after SIGTERM is killed (SIGKILL), as its outcome says.
+",
+        child::START_TIMEOUT.as_secs(),
+        external::GRACE.as_secs()
+    ));
     text.push_str(
         "\nWithout --scenario: every compiled-in strategy in both scopes at 16 and 256 keep-alive connections on
 `/`, plus the tokio reference server and nginx when installed (about a minute on 2 CPUs).
@@ -205,15 +216,11 @@ Results: results/<timestamp>/{runs.csv, runs.json, summary.md, servers.log, hgrm
 are documented in results/README.md. Exit status: 0 when every run completed; 1 when any run failed
 (its row's outcome says why; the others are still written); 2 for bad arguments.
 
-Outside servers: --server NAME=COMMAND and --url join the default run, custom matrices and the scenarios'
-`/` runs (keepalive-starvation, c10k, plaintext, rust-book); the /sleep and /spin runs (backlog, io-bound,
-cpu-bound) are left out for them, with a note. A command that exits before its port opens fails its rows
-with what it wrote; a port that does not open within 10 s too.
-
 Examples:
   dispatchlab compare
   dispatchlab compare --server \"py=python3 -m http.server {port} --bind 127.0.0.1\" -c 16 -d 1s
-  dispatchlab compare --server \"book=target/release/examples/book_server {port}\" --scenario rust-book
+  dispatchlab compare --scenario rust-book \\
+      --server \"book=target/release/examples/book_server {port}\"
   dispatchlab compare --url http://127.0.0.1:8080 --pid 4242 --strategies mutex-queue
   dispatchlab compare --scenario keepalive-starvation
   dispatchlab compare --scenario backlog --out results/backlog
