@@ -194,21 +194,9 @@ fn failed(mut row: RunRow, outcome: String) -> CellResult {
 
 /// The load generator's configuration for a cell against `server`.
 fn load_config(ctx: &Context, cell: &Cell, server: &ServerChild) -> Result<Config, String> {
-    let url = format!("http://{}{}", server.addr, cell.load.workload);
-    let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
-    let spec = &cell.load;
-    let mut config = Config::new(target);
-    config.connections = spec.connections;
+    let mut config = cell.load.clone();
+    config.target = Target::at(server.addr, cell.workload()).map_err(|err| err.to_string())?;
     config.threads = ctx.load_threads.max(1);
-    config.duration = spec.duration;
-    config.warmup = spec.warmup;
-    config.timeout = spec.timeout;
-    config.connect_timeout = spec.connect_timeout;
-    config.pipeline = spec.pipeline;
-    config.rate = spec.rate;
-    config.mode = spec.mode;
-    config.requests_per_connection = spec.requests_per_connection;
-    config.service_time = spec.service_time;
     config.stop = Some(Arc::clone(&ctx.stop));
     config.validate().map_err(|err| err.to_string())?;
     Ok(config)
@@ -221,7 +209,7 @@ fn base_row(ctx: &Context, cell: &Cell, run_id: &str) -> RunRow {
         run_id: run_id.to_owned(),
         timestamp: crate::results::timestamp_now(),
         load_tool: "dispatchlab".into(),
-        workload: load.workload.clone(),
+        workload: cell.workload().to_owned(),
         connection_mode: load.mode.name().into(),
         connections: load.connections,
         load_threads: ctx.load_threads.clamp(1, load.connections.max(1)),

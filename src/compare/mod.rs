@@ -81,7 +81,7 @@ use crate::results::{self, Machine};
 use crate::server::{Engine, Scope, Target};
 
 pub use child::{ChildError, ServerChild};
-pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
+pub use matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, PLANNED_ADDR, ServerKind, ServerSpec, planned_target};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
 pub use progress::format_duration;
@@ -120,8 +120,8 @@ pub struct CompareArgs {
     )]
     pub connections: Vec<u32>,
     /// Custom matrix: request target, e.g. /sleep?ms=40 (repeatable) [default: /].
-    #[arg(long = "workload", value_name = "PATH", conflicts_with = "scenario")]
-    pub workloads: Vec<String>,
+    #[arg(long = "workload", value_name = "PATH", value_parser = planned_target, conflicts_with = "scenario")]
+    pub workloads: Vec<crate::load::Target>,
     /// Custom matrix: pool workers [default: the server's, one per server CPU].
     #[arg(short = 'w', long, conflicts_with = "scenario")]
     pub workers: Option<u32>,
@@ -965,6 +965,7 @@ mod tests {
         ] {
             assert_eq!(plan_of(flags).name, "custom", "{flags:?}");
         }
-        assert_eq!(plan_of(&["--timeout", "2s"]).cells, plan_of(&[]).cells);
+        let debug = |plan: Plan| format!("{:?}", plan.cells);
+        assert_eq!(debug(plan_of(&["--timeout", "2s"])), debug(plan_of(&[])));
     }
 }

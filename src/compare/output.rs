@@ -925,11 +925,11 @@ mod tests {
 
     use super::*;
     use crate::Strategy;
-    use crate::compare::matrix::{LoadSpec, ServerKind, ServerSpec};
+    use crate::compare::matrix::{ServerKind, ServerSpec, closed_load, planned};
     use crate::server::Scope;
 
     fn measured(strategy: Strategy, scope: Scope, rps: f64, timeouts: u64) -> Measured {
-        let load = LoadSpec::closed("/", 256, Duration::from_secs(2), Duration::from_millis(300));
+        let load = closed_load(&planned("/"), 256, Duration::from_secs(2), Duration::from_millis(300));
         Measured {
             cell: Cell {
                 group: "/ c=256".into(),
