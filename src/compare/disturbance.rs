@@ -300,6 +300,44 @@ mod tests {
     }
 
     #[test]
+    fn a_share_above_the_threshold_is_flagged_and_shown_as_key_value_pairs() {
+        let quiet = Disturbance::Pinned {
+            server: Some(0.012),
+            load: Some(0.0),
+        };
+        assert_eq!(quiet.to_string(), "server=0.012 load=0.000");
+        assert_eq!(quiet.flag(), None);
+        let busy = Disturbance::Pinned {
+            server: Some(0.25),
+            load: None,
+        };
+        assert_eq!(busy.to_string(), "server=0.250 load=-");
+        assert_eq!(busy.worst(), Some(0.25));
+        let flag = busy.flag().expect("flagged");
+        assert!(flag.starts_with(DISTURBED), "{flag}");
+        assert!(flag.contains("server CPUs 25.0 %") && !flag.contains("load"), "{flag}");
+        let shared = Disturbance::Shared(Some(0.06));
+        assert_eq!(shared.to_string(), "all=0.060");
+        assert!(shared.flag().is_some_and(|f| f.contains("shared CPUs 6.0 %")));
+    }
+
+    #[test]
+    fn a_window_over_this_process_reads_a_share() {
+        let pid = std::process::id();
+        let sets = Sets::Shared(vec![0]);
+        let window = Window::open(pid).expect("opening readings");
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        // The share itself depends on the machine; only its range is ours.
+        match window.close(pid, &sets).expect("closing readings") {
+            Disturbance::Shared(share) => assert!(share.is_none_or(|s| (0.0..=1.0).contains(&s))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn this_machine_has_readable_counters() {
         let times = CpuTimes::read().expect("/proc/stat");
         assert!(!times.0.is_empty(), "at least one cpuN line");

@@ -797,7 +797,7 @@ fn run_cells(session: &Session, plan: &Plan) -> Result<Vec<Measured>, CompareErr
             _ => format!(" (repeat {}/{repeats})", visit.round + 1),
         };
         progress.start(step, &format!("{}/{} {}{round}", step + 1, visits.len(), cell.label()));
-        measure_repeat(session, cell, visit.round, &mut measured, &progress)?;
+        measure_repeat(session, *visit, cell, &mut measured, &progress)?;
         progress.finish_cell(step);
     }
     progress.finish();
@@ -809,8 +809,8 @@ fn run_cells(session: &Session, plan: &Plan) -> Result<Vec<Measured>, CompareErr
 /// the `counted` column marks the one that counts ([`counted_attempt`]).
 fn measure_repeat(
     session: &Session,
+    visit: repeat::Visit,
     cell: &Cell,
-    round: usize,
     measured: &mut Vec<Measured>,
     progress: &progress::Progress,
 ) -> Result<(), CompareError> {
@@ -826,8 +826,8 @@ fn measure_repeat(
                 cell.label()
             ));
         }
-        let (mut m, worst) = measure_attempt(session, cell, measured.len(), progress);
-        m.row.repeat = Some(round as u32 + 1);
+        let (mut m, worst) = measure_attempt(session, (visit.cell, cell), measured.len(), progress);
+        m.row.repeat = Some(visit.round as u32 + 1);
         let disturbed = m.disturbed();
         attempts.push((m.ok(), worst));
         measured.push(m);
@@ -860,7 +860,7 @@ fn counted_attempt(attempts: &[(bool, Option<f64>)]) -> usize {
 /// a bad outcome printed; with its worst disturbance share.
 fn measure_attempt(
     session: &Session,
-    cell: &Cell,
+    (cell_index, cell): (usize, &Cell),
     index: usize,
     progress: &progress::Progress,
 ) -> (Measured, Option<f64>) {
@@ -880,6 +880,7 @@ fn measure_attempt(
     }
     let worst = result.disturbance.and_then(|d| d.worst());
     let measured = Measured {
+        index: cell_index,
         cell: cell.clone(),
         row: result.row,
     };
@@ -952,6 +953,33 @@ mod tests {
         let line = std::iter::once("compare").chain(flags.iter().copied());
         let args = Compare::try_parse_from(line).expect("flags parse").args;
         plan(&args, 1, Vec::new()).expect("a plan")
+    }
+
+    #[test]
+    fn the_least_disturbed_complete_attempt_counts() {
+        assert_eq!(counted_attempt(&[(true, Some(0.01))]), 0);
+        assert_eq!(counted_attempt(&[(true, Some(0.30)), (true, Some(0.02))]), 1);
+        assert_eq!(counted_attempt(&[(true, Some(0.10)), (true, Some(0.40))]), 0);
+        assert_eq!(
+            counted_attempt(&[(true, Some(0.30)), (false, None)]),
+            0,
+            "a failed retry never counts"
+        );
+        assert_eq!(counted_attempt(&[(false, None), (false, None)]), 1);
+    }
+
+    #[test]
+    fn scenarios_repeat_three_times_and_the_default_run_once() {
+        let args = |flags: &[&str]| {
+            let line = std::iter::once("compare").chain(flags.iter().copied());
+            Compare::try_parse_from(line).expect("flags parse").args
+        };
+        assert_eq!(repeats(&args(&[])), 1);
+        assert_eq!(repeats(&args(&["-c", "16"])), 1);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound"])), repeat::SCENARIO_REPEATS);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound", "--quick"])), 1);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound", "--repeat", "5"])), 5);
+        assert!(Compare::try_parse_from(["compare", "--repeat", "0"]).is_err());
     }
 
     #[test]

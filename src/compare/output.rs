@@ -33,6 +33,8 @@ use crate::results::{self, RunRow};
 /// A measured cell: its definition and its row.
 #[derive(Clone, Debug)]
 pub struct Measured {
+    /// The cell's index in the plan: a cell's repeats and attempts share it.
+    pub index: usize,
     /// What was measured.
     pub cell: Cell,
     /// What came out.
@@ -72,7 +74,7 @@ impl<'a> CellSummary<'a> {
     pub fn of(measured: impl IntoIterator<Item = &'a Measured>, key: fn(&RunRow) -> f64) -> Vec<CellSummary<'a>> {
         let mut cells: Vec<Vec<&Measured>> = Vec::new();
         for m in measured.into_iter().filter(|m| m.counts()) {
-            match cells.iter_mut().find(|repeats| repeats[0].cell == m.cell) {
+            match cells.iter_mut().find(|repeats| repeats[0].index == m.index) {
                 Some(repeats) => repeats.push(m),
                 None => cells.push(vec![m]),
             }
@@ -564,7 +566,7 @@ fn noise_note(sorted: &[CellSummary]) -> Option<String> {
     (!chains.is_empty()).then(|| {
         let chains: Vec<String> = chains.iter().map(|chain| chain.join(" ≈ ")).collect();
         format!(
-            "{WITHIN_NOISE} within noise: the req/s ranges of the repeats overlap, so these are not ranked against each other: {}",
+            "{WITHIN_NOISE} within noise (req/s ranges overlap, not ranked): {}",
             chains.join("; ")
         )
     })
@@ -598,11 +600,11 @@ fn ranking_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
     if ideal {
         columns.push("xideal");
     }
-    let best_cell = sorted.iter().find(|c| c.ok()).map(|c| &c.median.cell);
-    let ratio = |cell: &CellSummary, to: Option<Spread>, to_cell: Option<&Cell>| {
+    let best_cell = sorted.iter().find(|c| c.ok()).map(|c| c.median.index);
+    let ratio = |cell: &CellSummary, to: Option<Spread>, to_cell: Option<usize>| {
         let (rps, to) = (cell.rps(), to.filter(|s| s.median > 0.0));
         let value = fmt_ratio(rps.zip(to).map(|(rps, to)| rps.median / to.median));
-        let itself = to_cell == Some(&cell.median.cell);
+        let itself = to_cell == Some(cell.median.index);
         format!("{value}{}", if itself { "" } else { noise_mark(rps, to) })
     };
     let mut rows = Vec::new();
@@ -644,7 +646,7 @@ fn ranking_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
             ratio(cell, best, best_cell),
         ]);
         if reference.is_some() {
-            cells.push(ratio(cell, reference_rps, reference.map(|c| &c.median.cell)));
+            cells.push(ratio(cell, reference_rps, reference.map(|c| c.median.index)));
         }
         if ideal {
             let model = m.cell.ideal_rps.filter(|&i| i > 0.0);
@@ -930,7 +932,10 @@ mod tests {
 
     fn measured(strategy: Strategy, scope: Scope, rps: f64, timeouts: u64) -> Measured {
         let load = closed_load(&planned("/"), 256, Duration::from_secs(2), Duration::from_millis(300));
+        // One cell per strategy and scope.
+        let index = Strategy::ALL.iter().position(|&s| s == strategy).unwrap_or(0) * 2 + scope as usize;
         Measured {
+            index,
             cell: Cell {
                 group: "/ c=256".into(),
                 server: ServerSpec {
@@ -1052,6 +1057,149 @@ mod tests {
             "{:?}",
             table.footnotes
         );
+    }
+
+    /// Repeat `repeat` (from 1) of a cell at `rps`.
+    fn repeat_of(strategy: Strategy, rps: f64, p99_us: f64, repeat: u32) -> Measured {
+        let mut m = measured(strategy, Scope::Request, rps, 0);
+        m.row.repeat = Some(repeat);
+        m.row.counted = Some(true);
+        m.row.latency_all_p99_us = Some(p99_us);
+        m
+    }
+
+    /// Three repeats each of mutex-queue (100–110 req/s), inline (300–320)
+    /// and rayon (104–112, overlapping mutex-queue's), interleaved.
+    fn three_cells_three_repeats() -> Vec<Measured> {
+        let mut rows = Vec::new();
+        for (repeat, order) in [(1, [0, 1, 2]), (2, [2, 1, 0]), (3, [0, 1, 2])] {
+            for cell in order {
+                let r = repeat as usize - 1;
+                rows.push(match cell {
+                    0 => repeat_of(
+                        Strategy::MutexQueue,
+                        [100.0, 110.0, 105.0][r],
+                        [900.0, 1000.0, 950.0][r],
+                        repeat,
+                    ),
+                    1 => repeat_of(
+                        Strategy::Inline,
+                        [310.0, 300.0, 320.0][r],
+                        [400.0, 500.0, 450.0][r],
+                        repeat,
+                    ),
+                    _ => repeat_of(
+                        Strategy::Rayon,
+                        [112.0, 104.0, 108.0][r],
+                        [700.0, 800.0, 750.0][r],
+                        repeat,
+                    ),
+                });
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn a_cell_over_its_repeats_is_its_median_with_the_min_max_range() {
+        let rows = three_cells_three_repeats();
+        let cells = CellSummary::of(&rows, |r| r.rps);
+        assert_eq!(cells.len(), 3, "one summary per cell, not per row");
+        let mutex = &cells[0];
+        assert_eq!(
+            mutex.repeats.iter().map(|m| m.row.repeat).collect::<Vec<_>>(),
+            [Some(1), Some(2), Some(3)]
+        );
+        assert_eq!(mutex.median.row.rps, 105.0, "the median repeat by req/s");
+        let rps = mutex.rps().expect("req/s");
+        assert_eq!((rps.median, rps.min, rps.max, rps.count), (105.0, 100.0, 110.0, 3));
+
+        let wide = &tables(&rows, true)[0];
+        let column = |name: &str| wide.columns.iter().position(|c| c == name).expect(name);
+        let names: Vec<&str> = wide.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(names, ["inline/request", "rayon/request", "mutex-queue/request"]);
+        assert_eq!(wide.rows[0][column("req/s")], "310 (300–320)");
+        assert_eq!(wide.rows[0][column("p99")], "450us (400us–500us)");
+        assert_eq!(wide.rows[0][column("xbest")], "1.00");
+        assert_eq!(wide.rows[1][column("xbest")], "0.35", "disjoint from the best: no ≈");
+
+        let json = cells_json(&rows);
+        assert_eq!(json[0].label, rows[0].cell.label());
+        assert_eq!((json[0].repeats, json[0].disturbed), (3, 0));
+        assert_eq!(
+            json[0].p99_us.map(|s| (s.median, s.min, s.max)),
+            Some((950.0, 900.0, 1000.0))
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_are_within_noise_and_the_terminal_shows_the_relative_range() {
+        let rows = three_cells_three_repeats();
+        let text = &tables(&rows, false)[0];
+        let column = |name: &str| text.columns.iter().position(|c| c == name).expect(name);
+        let rayon = &text.rows[1];
+        assert_eq!(rayon[0], "rayon/request");
+        assert_eq!(rayon[column("req/s")], "108");
+        assert_eq!(rayon[column("range")], "-3.7/+3.7%");
+        let mutex = &text.rows[2];
+        assert_eq!(mutex[column("xbest")], "0.34");
+        assert!(
+            text.footnotes
+                .iter()
+                .any(|n| n.contains("within noise") && n.ends_with("rayon/request ≈ mutex-queue/request")),
+            "{:?}",
+            text.footnotes
+        );
+        assert!(
+            text.to_text().lines().all(|l| l.chars().count() <= 100),
+            "{}",
+            text.to_text()
+        );
+    }
+
+    #[test]
+    fn attempts_that_do_not_count_are_left_out_and_disturbed_ones_are_marked() {
+        let mut rows = three_cells_three_repeats();
+        let mut superseded = repeat_of(Strategy::Inline, 1.0, 1.0, 1);
+        superseded.row.counted = Some(false);
+        superseded.row.outcome = "disturbed: server CPUs 40.0 % to other processes (above 5 %)".into();
+        rows.insert(1, superseded);
+        rows[0].row.outcome = "disturbed: load CPUs 9.0 % to other processes (above 5 %)".into();
+        let table = &tables(&rows, true)[0];
+        assert_eq!(
+            table.rows[0][2], "310 (300–320)",
+            "the superseded attempt is not a repeat"
+        );
+        let mutex = table
+            .rows
+            .iter()
+            .find(|r| r[0].starts_with("mutex-queue"))
+            .expect("mutex-queue");
+        assert_eq!(mutex[0], "mutex-queue/request ~");
+        assert!(
+            table
+                .footnotes
+                .iter()
+                .any(|n| n.starts_with("mutex-queue/request (repeat 1) ~ disturbed: load CPUs")),
+            "{:?}",
+            table.footnotes
+        );
+        assert!(rows[0].ok(), "a disturbed run is complete, not failed");
+    }
+
+    #[test]
+    fn a_single_measurement_is_never_marked_within_noise_and_is_noted() {
+        let rows = vec![
+            measured(Strategy::MutexQueue, Scope::Request, 100.0, 0),
+            measured(Strategy::Inline, Scope::Request, 101.0, 0),
+        ];
+        let table = &tables(&rows, false)[0];
+        assert!(
+            table.columns.iter().any(|c| c == "max"),
+            "no range column without repeats"
+        );
+        assert!(table.rows.iter().all(|r| !r.last().unwrap().contains('≈')));
+        assert!(notes(&rows).iter().any(|n| n.contains("measured once")));
     }
 
     #[test]
