@@ -534,11 +534,19 @@ fn marked_label(cell: &CellSummary, shown: &str, label: &str, footnotes: &mut Ve
         marked.push_str(" (!)");
     }
     footnotes.extend(failed.iter().map(|m| format!("{} failed: {}", which(m), m.row.outcome)));
-    let disturbed: Vec<&&Measured> = cell.repeats.iter().filter(|m| m.disturbed()).collect();
+    let disturbed: Vec<String> = cell
+        .repeats
+        .iter()
+        .filter(|m| m.disturbed())
+        .map(|m| match (repeated, m.row.repeat) {
+            (true, Some(repeat)) => format!("repeat {repeat} {}", m.row.disturbance),
+            _ => m.row.disturbance.clone(),
+        })
+        .collect();
     if !disturbed.is_empty() {
         marked.push_str(" ~");
+        footnotes.push(format!("{label} ~ disturbed: {}", disturbed.join("; ")));
     }
-    footnotes.extend(disturbed.iter().map(|m| format!("{} ~ {}", which(m), m.row.outcome)));
     if let Some(note) = under_answered_note(label, &cell.median.row) {
         marked.push(' ');
         marked.push_str(UNDER_ANSWERED);
@@ -873,9 +881,13 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
         .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
     let _ = writeln!(
         text,
-        "- **repeats**: {} per cell, interleaved (odd rounds in reverse order); disturbed runs measured again up to \
-         {} time(s); 1-minute load average at the start {load}",
-        header.repeats, header.retry_disturbed
+        "- **repeats**: {} per cell, interleaved (odd rounds in reverse order); a disturbed run measured again \
+         {}; 1-minute load average at the start {load}",
+        header.repeats,
+        match header.retry_disturbed {
+            0 => "never (--retry-disturbed 0)".to_owned(),
+            k => format!("up to {k} time(s)"),
+        }
     );
     if let Some(warning) = busy_warning(header) {
         let _ = writeln!(text, "{warning}");
@@ -1165,6 +1177,7 @@ mod tests {
         superseded.row.outcome = "disturbed: server CPUs 40.0 % to other processes (above 5 %)".into();
         rows.insert(1, superseded);
         rows[0].row.outcome = "disturbed: load CPUs 9.0 % to other processes (above 5 %)".into();
+        rows[0].row.disturbance = "server=0.010 load=0.090".into();
         let table = &tables(&rows, true)[0];
         assert_eq!(
             table.rows[0][2], "310 (300–320)",
@@ -1180,7 +1193,7 @@ mod tests {
             table
                 .footnotes
                 .iter()
-                .any(|n| n.starts_with("mutex-queue/request (repeat 1) ~ disturbed: load CPUs")),
+                .any(|n| n == "mutex-queue/request ~ disturbed: repeat 1 server=0.010 load=0.090"),
             "{:?}",
             table.footnotes
         );
