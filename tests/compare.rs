@@ -270,6 +270,9 @@ fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
         "--out",
         "--quick",
         "--duration",
+        "--repeat",
+        "--retry-disturbed",
+        "--baseline",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
