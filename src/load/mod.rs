@@ -125,7 +125,7 @@ pub use config::{Config, ConnectionMode, LoadArgs};
 pub use error::{ErrorCounts, ErrorKind, LoadError};
 pub use netstat::{Netstat, NetstatDelta};
 pub use report::{FixedCount, LatencySummary, Report};
-pub use response::first_response;
+pub use response::{ResponseHead, first_response, response_head};
 pub use target::Target;
 
 /// Runs the load described by `config` and returns what it measured.
