@@ -881,12 +881,12 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
         .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
     let _ = writeln!(
         text,
-        "- **repeats**: {} per cell, interleaved (odd rounds in reverse order); a disturbed run measured again \
-         {}; 1-minute load average at the start {load}",
+        "- **repeats**: {} per cell, interleaved (odd rounds in reverse order); {}; 1-minute load average at the \
+         start {load}",
         header.repeats,
         match header.retry_disturbed {
-            0 => "never (--retry-disturbed 0)".to_owned(),
-            k => format!("up to {k} time(s)"),
+            0 => "a disturbed run is not measured again (--retry-disturbed 0)".to_owned(),
+            k => format!("a disturbed run is measured again up to {k} time(s)"),
         }
     );
     if let Some(warning) = busy_warning(header) {
