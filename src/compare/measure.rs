@@ -1,7 +1,8 @@
 //! One cell, start to finish: start the server child pinned to the server
 //! CPUs, pin the load to the load CPUs, sample the child from `/proc` while
-//! the in-process load generator warms up and measures, stop the child with
-//! `SIGTERM`, and turn it all into one [`RunRow`].
+//! the in-process load generator warms up and measures (and read
+//! `/proc/stat` around it for the [`disturbance`](super::disturbance)),
+//! stop the child with `SIGTERM`, and turn it all into one [`RunRow`].
 //!
 //! Whatever goes wrong ends up in the row's `outcome`, never in a panic or an
 //! early return of the whole comparison: a server that does not start, dies
@@ -16,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::child::{ChildError, ServerChild};
+use super::disturbance::{self, Disturbance, Sets, Window};
 use super::external::{self, Attached, ExternalSource};
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
@@ -35,6 +37,8 @@ pub struct Context {
     pub server_cpus: Option<CpuSet>,
     /// The load CPU set; `None` when unpinned.
     pub load_cpus: Option<CpuSet>,
+    /// The CPU sets whose disturbance each run measures.
+    pub disturbance_sets: Sets,
     /// Load-generator threads.
     pub load_threads: u32,
     /// The exact command of the comparison.
@@ -58,12 +62,15 @@ pub struct CellResult {
     pub row: RunRow,
     /// The load report, when the load ran.
     pub report: Option<Report>,
+    /// The disturbance of the pinned CPUs, when the load ran.
+    pub disturbance: Option<Disturbance>,
 }
 
 /// Measures cell `index` of the plan.
 pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     let run_id = format!("{}-{index:03}", ctx.run_name);
     let mut row = base_row(ctx, cell, &run_id);
+    row.load_average = disturbance::load_average();
     let mut log = ctx.log.try_clone();
     let note = |log: &mut std::io::Result<File>, line: &str| {
         if let Ok(log) = log {
@@ -97,7 +104,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
             return failed(row, err);
         }
     };
-    let (report, usage) = {
+    let (report, usage, disturbance) = {
         let _pin = match ctx.load_cpus.as_ref().map(CpuSet::pin_scoped).transpose() {
             Ok(guard) => guard,
             Err(err) => {
@@ -106,14 +113,19 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
             }
         };
         // Started while pinned, so the sampler stays off the server's CPUs.
+        // A server whose process is not known (`--url` without `--pid`)
+        // is neither sampled nor told apart from the disturbance.
         let measure_start = Instant::now() + cell.load.warmup;
         let sampler = pid.map(|pid| Sampler::start(pid, cell.server.kind.is_process_tree(), measure_start));
+        let window = pid.map(|pid| (pid, Window::open(pid)));
         let report = load::run(&config);
+        let disturbance =
+            window.and_then(|(pid, window)| window.and_then(|w| w.close(pid, &ctx.disturbance_sets)).ok());
         let usage = match sampler {
             Some(Ok(sampler)) => sampler.stop(),
             Some(Err(_)) | None => Usage::default(),
         };
-        (report, usage)
+        (report, usage, disturbance)
     };
     let died = server.exited();
     let stopped = match died {
@@ -139,6 +151,10 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     row.server_peak_rss_kib = usage.peak_rss_kib;
     row.server_peak_threads = usage.peak_threads;
     row.server_cpu_s = usage.cpu_s;
+    if let Some(disturbance) = &disturbance {
+        row.disturbance = disturbance.to_string();
+        outcome.extend(disturbance.flag());
+    }
     row.outcome = if outcome.is_empty() {
         "ok".into()
     } else {
@@ -148,12 +164,17 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     CellResult {
         row,
         report: report.ok(),
+        disturbance,
     }
 }
 
 fn failed(mut row: RunRow, outcome: String) -> CellResult {
     row.outcome = outcome;
-    CellResult { row, report: None }
+    CellResult {
+        row,
+        report: None,
+        disturbance: None,
+    }
 }
 
 /// The server a cell measures: a child the runner started, or one that was
