@@ -12,7 +12,7 @@
 //! with a pool of N workers, connection N + 1 waits in the queue until one of
 //! the first N closes. That is the head-of-line blocking this study measures.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
@@ -78,10 +78,16 @@ impl BlockingConnection {
         Ok(())
     }
 
+    /// Writes the output in pieces of at most a window each, every piece
+    /// within the write timeout (the socket's `SO_SNDTIMEO`): a client that
+    /// stops reading frees this worker at the timeout, and is closed.
     fn flush(&mut self) -> io::Result<()> {
-        if !self.exchange.output().is_empty() {
-            self.stream.write_all(self.exchange.output())?;
-            self.exchange.clear_output();
+        while !self.exchange.output().is_empty() {
+            match self.exchange.write_to(&mut self.stream) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
         }
         Ok(())
     }

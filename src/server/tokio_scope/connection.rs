@@ -105,21 +105,19 @@ impl TokioConnection<'_> {
         Ok(())
     }
 
-    /// Writes the output; a write that makes no progress within the write
-    /// timeout fails the connection.
+    /// Writes the output a piece at a time; a piece that makes no progress
+    /// within the write timeout fails the connection.
     async fn flush(&mut self) -> io::Result<()> {
-        let output = self.exchange.output();
-        let mut written = 0;
-        while written < output.len() {
-            match timeout(self.shared.timeouts.write, self.stream.write(&output[written..])).await {
+        while !self.exchange.output().is_empty() {
+            let piece = self.exchange.output().piece();
+            match timeout(self.shared.timeouts.write, self.stream.write(piece)).await {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(Ok(count)) => written += count,
+                Ok(Ok(count)) => self.exchange.wrote(count),
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(err)) => return Err(err),
                 Err(_elapsed) => return Err(io::ErrorKind::TimedOut.into()),
             }
         }
-        self.exchange.clear_output();
         Ok(())
     }
 
