@@ -29,7 +29,7 @@ pub const STREAM_AT: usize = 16 * 1024;
 
 /// Encoded capacity kept for the next answers once written; a buffer that
 /// grew larger is released.
-const KEEP: usize = 64 * 1024;
+const KEEP: usize = 4 * 1024;
 
 #[derive(Debug)]
 enum Part {

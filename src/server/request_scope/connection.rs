@@ -124,6 +124,17 @@ impl LoopConnection {
         budget.recharge(&mut self.charged, held);
     }
 
+    /// Keeps `rest` (a partial request, or requests held back) to decode
+    /// later; an empty leftover holds no memory.
+    pub(super) fn keep_leftover(&mut self, rest: &[u8]) {
+        if rest.is_empty() {
+            self.leftover = Vec::new();
+        } else {
+            self.leftover.clear();
+            self.leftover.extend_from_slice(rest);
+        }
+    }
+
     /// Takes over the charge of an answer's bytes, made by the job that
     /// encoded them.
     pub(super) fn adopt(&mut self, ready: &Ready) {

@@ -476,8 +476,7 @@ fn decode_leftover(
 ) -> Stop {
     let leftover = std::mem::take(&mut connection.leftover);
     let (used, stop) = decode(connection, &leftover, key, dispatching, service);
-    connection.leftover = leftover;
-    connection.leftover.drain(..used);
+    connection.keep_leftover(&leftover[used..]);
     stop
 }
 
@@ -515,8 +514,7 @@ fn read_and_decode(
             connection.readable = kept + count == buffer.len();
             let received = &buffer[..kept + count];
             let (used, stop) = decode(connection, received, key, dispatching, service);
-            connection.leftover.clear();
-            connection.leftover.extend_from_slice(&received[used..]);
+            connection.keep_leftover(&received[used..]);
             stop
         }
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
