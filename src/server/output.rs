@@ -10,18 +10,24 @@
 //! bytes of heads, not 40 MiB, and a client that reads gets every byte: no
 //! cap cuts it short.
 //!
-//! A driver writes [`Output::piece`] (at most [`WINDOW`] bytes), reports the
-//! count with [`Output::wrote`], and repeats until the output is empty. Each
-//! piece is one `write` call, so a write timeout applies per piece. A driver
+//! A driver writes the next pieces (at most [`WINDOW`] bytes, over up to
+//! four parts, so that a head and the start of its body leave together),
+//! reports the count with [`Output::wrote`], and repeats until the output is
+//! empty. Each such write is one system call, so a write timeout applies per
+//! piece. A driver
 //! stops decoding new requests while [`Output::len`] is at least [`WINDOW`]:
 //! that is the window of unwritten output per connection.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 
 /// Unwritten output, encoded or still to be produced, past which a
 /// connection decodes no new request, and the most bytes one write is given.
 pub const WINDOW: usize = 64 * 1024;
+
+/// The most parts one write takes (a vectored write of up to this many
+/// slices).
+pub(crate) const SLICES: usize = 4;
 
 /// Bodies longer than this that are `'static` are streamed from where they
 /// lie instead of being copied into the output.
@@ -108,14 +114,34 @@ impl Output {
         encoded.sum::<usize>() + self.spare.capacity()
     }
 
-    /// The next bytes to write: the rest of the front part, at most
-    /// [`WINDOW`] of them. Empty when everything is written.
+    /// The next bytes to write, of the front part. Empty when everything
+    /// is written.
     pub fn piece(&self) -> &[u8] {
-        let Some(front) = self.parts.front() else {
-            return &[];
-        };
-        let rest = &front.bytes()[self.written..];
-        &rest[..rest.len().min(WINDOW)]
+        self.pieces().0[0]
+    }
+
+    /// The next bytes to write, one slice per part for up to [`SLICES`]
+    /// parts, at most [`WINDOW`] bytes in all, and how many slices there
+    /// are: a head and the start of its streamed body leave in one
+    /// vectored write.
+    pub(crate) fn pieces(&self) -> ([&[u8]; SLICES], usize) {
+        let mut pieces: [&[u8]; SLICES] = [&[]; SLICES];
+        let (mut count, mut room, mut skip) = (0, WINDOW, self.written);
+        for part in self.parts.iter().take(SLICES) {
+            let rest = &part.bytes()[skip..];
+            skip = 0;
+            let piece = &rest[..rest.len().min(room)];
+            if piece.is_empty() {
+                continue;
+            }
+            pieces[count] = piece;
+            count += 1;
+            room -= piece.len();
+            if room == 0 {
+                break;
+            }
+        }
+        (pieces, count)
     }
 
     /// Takes note that the first `count` bytes of [`piece`](Self::piece)
@@ -142,19 +168,20 @@ impl Output {
         self.wrote(self.len());
     }
 
-    /// Writes one piece to `sink`; `Ok(0)` only when everything is written.
+    /// Writes the next pieces to `sink` in one call (a plain `write` for
+    /// one slice); `Ok(0)` only when everything is written.
     pub(crate) fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
-        let piece = self.piece();
-        if piece.is_empty() {
-            return Ok(0);
+        let (pieces, count) = self.pieces();
+        let written = match count {
+            0 => return Ok(0),
+            1 => sink.write(pieces[0])?,
+            _ => sink.write_vectored(&pieces.map(IoSlice::new)[..count])?,
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
-        match sink.write(piece)? {
-            0 => Err(io::ErrorKind::WriteZero.into()),
-            count => {
-                self.wrote(count);
-                Ok(count)
-            }
-        }
+        self.wrote(written);
+        Ok(written)
     }
 }
 
@@ -188,6 +215,20 @@ mod tests {
         let sent = drain(&mut output, 1000);
         assert_eq!(sent, [&b"head1;"[..], &BODY, b"head2;body2"].concat());
         assert_eq!(output.len(), 0);
+    }
+
+    #[test]
+    fn a_head_and_its_streamed_body_leave_in_one_write_of_at_most_a_window() {
+        let mut output = Output::default();
+        output.encoded().extend_from_slice(b"head;");
+        output.stream(&BODY);
+        let (pieces, count) = output.pieces();
+        assert_eq!(count, 2);
+        assert_eq!((pieces[0], pieces[1].len()), (&b"head;"[..], WINDOW - 5));
+        let mut sink = Vec::new();
+        assert_eq!(output.write_to(&mut sink).expect("a write"), WINDOW);
+        assert_eq!(sink.len(), WINDOW);
+        assert_eq!(output.len(), BODY.len() + 5 - WINDOW);
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! `Connection: close`, HTTP/1.0 without keep-alive, end of stream, a
 //! refused request, a timeout or shutdown. This file only does the I/O.
 //!
+//! Answers are written in pieces of at most a window (`output`), each within
+//! the write timeout, so a client that never reads holds this thread for
+//! the write timeout at most, and its connection is then closed.
+//!
 //! While it lasts, the thread that runs it can serve no other connection:
 //! with a pool of N workers, connection N + 1 waits in the queue until one of
 //! the first N closes. That is the head-of-line blocking this study measures.

@@ -8,9 +8,10 @@
 //!
 //! The timeouts, keep-alive and the lingering close are the exchange's and
 //! `linger`'s, as in connection scope; this file adds the write timeout per
-//! write that makes no progress, and lets shutdown interrupt a wait.
+//! piece of output (at most a window, see `output`) that makes no progress,
+//! and lets shutdown interrupt a wait.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -109,8 +110,10 @@ impl TokioConnection<'_> {
     /// within the write timeout fails the connection.
     async fn flush(&mut self) -> io::Result<()> {
         while !self.exchange.output().is_empty() {
-            let piece = self.exchange.output().piece();
-            match timeout(self.shared.timeouts.write, self.stream.write(piece)).await {
+            let (pieces, count) = self.exchange.output().pieces();
+            let slices = pieces.map(IoSlice::new);
+            let write = self.stream.write_vectored(&slices[..count]);
+            match timeout(self.shared.timeouts.write, write).await {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(count)) => self.exchange.wrote(count),
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
