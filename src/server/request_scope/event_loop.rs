@@ -291,10 +291,12 @@ impl EventLoop {
             let pumped = pump(connection, key, &mut self.dispatching, service, now);
             let healthy = pumped.is_ok() && connection.flush(now).is_ok();
             connection.charge(&service.budget);
-            // Held by its own output, which is now written: decode again.
+            // Held by its own output, which is now written: decode again
+            // (not when the loop's in-flight bound holds it: `stalled` resumes it).
             let released = pumped.is_ok_and(|stop| stop == Stop::Held)
                 && connection.output.is_empty()
-                && connection.accepts_more_requests(&service.budget);
+                && connection.accepts_more_requests(&service.budget)
+                && self.dispatching.in_flight < self.dispatching.max_in_flight;
             if !healthy || !released {
                 break healthy;
             }
