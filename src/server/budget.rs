@@ -18,6 +18,10 @@
 //!
 //! Bytes are charged when they come to exist (a job charges the answer it
 //! encoded before handing it back) and returned when written or dropped.
+//! The budget is checked between answers, so while it is being reached a
+//! connection may go past it by one answer and its read buffer, or in
+//! request scope by the answers it already has in flight (bounded per
+//! connection and by `--max-in-flight` per loop).
 //! Buffers inside the kernel (socket buffers) are not the process's memory
 //! and not charged. The charge is a few atomic additions per answer, on one
 //! shared counter: no allocation, no system call.
