@@ -112,8 +112,12 @@ impl TokioConnection<'_> {
         while !self.exchange.output().is_empty() {
             let (pieces, count) = self.exchange.output().pieces();
             let slices = pieces.map(IoSlice::new);
-            let write = self.stream.write_vectored(&slices[..count]);
-            match timeout(self.shared.timeouts.write, write).await {
+            // As `Output::write_to`: a plain write for one slice.
+            let written = match count {
+                1 => timeout(self.shared.timeouts.write, self.stream.write(pieces[0])).await,
+                _ => timeout(self.shared.timeouts.write, self.stream.write_vectored(&slices[..count])).await,
+            };
+            match written {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(count)) => self.exchange.wrote(count),
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
