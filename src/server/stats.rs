@@ -373,6 +373,13 @@ mod tests {
     }
 
     #[test]
+    fn the_report_line_shows_the_budget_in_use() {
+        let budget = Budget::new(32 * 1024 * 1024);
+        budget.charge(1024 * 1024 + 512 * 1024);
+        assert_eq!(budget_report(&budget), "buffered 1.5/32.0 MiB");
+    }
+
+    #[test]
     fn the_report_line_prints_busy_only_where_jobs_are_counted() {
         let now = StatsSnapshot::default();
         let dispatcher: Arc<dyn Dispatcher> = Arc::new(crate::dispatch::inline::Inline::new());
