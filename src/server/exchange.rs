@@ -26,9 +26,9 @@
 //! drains (see [`output`](super::output)). Without that, one 4 KiB read of
 //! pipelined `/bytes?n=1048576` requests (93 of them) would be answered into
 //! 93 MiB of memory before the first byte was written. Both are charged to
-//! the server's budget (`budget`); once it is spent, a
-//! step with unwritten output asks for a flush before decoding more, so a
-//! client that does not read is not answered further.
+//! the server's budget (`budget`); once it is spent, a step with unwritten
+//! output asks for a flush before decoding more, so a client that does not
+//! read is not answered further.
 //!
 //! Request scope does not use it: see `request_scope`'s module doc.
 
