@@ -21,6 +21,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mio::event::Event;
@@ -31,6 +32,7 @@ use super::ErrorKind;
 use super::plan::LoadPlan;
 use super::recorder::Recorder;
 use super::response::{Eof, Feed, MAX_HEAD, ResponseParser};
+use super::source;
 
 /// One worker's mutable state besides its connections.
 #[derive(Debug)]
@@ -66,6 +68,10 @@ pub(crate) struct Conn {
     index: usize,
     generation: usize,
     stream: Option<TcpStream>,
+    /// The client address it binds to; `None` lets the kernel pick.
+    source: Option<IpAddr>,
+    /// No connect before this (the ramp).
+    opens_at: Instant,
     connecting: bool,
     connect_deadline: Instant,
     /// When the current connection was established.
@@ -95,12 +101,21 @@ pub(crate) fn split_token(token: Token) -> (usize, usize) {
 }
 
 impl Conn {
-    /// A connection whose first request is intended at `first_intended`.
-    pub(crate) fn new(index: usize, depth: usize, first_intended: Instant) -> Self {
+    /// A connection whose first request is intended at `first_intended`,
+    /// which connects from `source` no earlier than `opens_at`.
+    pub(crate) fn new(
+        index: usize,
+        depth: usize,
+        first_intended: Instant,
+        opens_at: Instant,
+        source: Option<IpAddr>,
+    ) -> Self {
         Self {
             index,
             generation: 0,
             stream: None,
+            source,
+            opens_at,
             connecting: false,
             connect_deadline: first_intended,
             open_since: first_intended,
@@ -136,6 +151,10 @@ impl Conn {
         let exhausted = plan.limit.is_some_and(|limit| self.issued >= limit);
         if exhausted && self.in_flight.is_empty() {
             self.finish(ctx, now);
+            return;
+        }
+        if self.stream.is_none() && now < self.opens_at {
+            self.set_timer(ctx, self.opens_at);
             return;
         }
         if plan.mode.connection_per_request() {
@@ -214,7 +233,7 @@ impl Conn {
         if std::mem::take(&mut self.server_closed) {
             ctx.rec.reconnects += 1;
         }
-        let mut stream = match TcpStream::connect(ctx.plan.addr) {
+        let mut stream = match source::connect(ctx.plan.addr, self.source) {
             Ok(stream) => stream,
             Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
         };

@@ -63,7 +63,10 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
     let measure_start = start + config.warmup;
     let plan = LoadPlan {
         addr: config.target.addr,
+        sources: config.source_addrs.resolve(config.target.addr, config.connections)?,
+        ramp: config.ramp,
         mode: config.mode,
+        connections,
         depth,
         request_len: request.len(),
         requests: request::repeated(&request, depth),
@@ -180,14 +183,18 @@ fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::R
         timers: BinaryHeap::with_capacity(count * 2 + 16),
         finished: 0,
     };
+    let total = plan.connections.max(1) as f64;
     let mut conns: Vec<Conn> = (0..count)
         .map(|i| {
+            let g = first + i;
             // Open loop: stagger the connections so that the sends of the
             // whole run are evenly spaced.
-            let offset = plan.rate.map_or(Duration::ZERO, |rate| {
-                Duration::from_secs_f64((first + i) as f64 / rate)
-            });
-            Conn::new(i, plan.depth, plan.start + offset)
+            let offset = plan
+                .rate
+                .map_or(Duration::ZERO, |rate| Duration::from_secs_f64(g as f64 / rate));
+            let opens_at = plan.start + plan.ramp.mul_f64(g as f64 / total);
+            let source = (!plan.sources.is_empty()).then(|| plan.sources[g % plan.sources.len()]);
+            Conn::new(i, plan.depth, plan.start + offset, opens_at, source)
         })
         .collect();
     let now = Instant::now();
