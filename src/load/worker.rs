@@ -57,6 +57,7 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
             "at most {MAX_PER_WORKER} connections per thread: raise --threads"
         )));
     }
+    check_open_files(config.connections)?;
     let request = request::render(config);
     let depth = config.pipeline as usize;
     let start = Instant::now();
@@ -135,6 +136,28 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
         _ => None,
     };
     Ok(Report::new(config, &plan, merged, netstat))
+}
+
+/// Descriptors a run needs besides its connections (epoll, timerfds,
+/// standard streams, the files of the process that runs it).
+const OTHER_DESCRIPTORS: u64 = 64;
+
+/// Refuses a run with more connections than the process may open files:
+/// it would count every connect past the limit as an `other` error.
+fn check_open_files(connections: u32) -> Result<(), LoadError> {
+    let Ok((soft, hard)) = crate::rlimit::open_file_limits() else {
+        return Ok(());
+    };
+    let needed = u64::from(connections) + OTHER_DESCRIPTORS;
+    if needed <= soft {
+        return Ok(());
+    }
+    Err(LoadError::InvalidConfig(format!(
+        "{connections} connections need about {needed} open files, but this process may open {soft} \
+         (RLIMIT_NOFILE, hard limit {hard}): raise the hard limit for the shell or service that starts \
+         dispatchlab (as root: `ulimit -Hn 1048576`; systemd: LimitNOFILE=; or nofile in \
+         /etc/security/limits.conf), or use fewer connections"
+    )))
 }
 
 /// The calling thread's part while the workers run: the netstat snapshot at
