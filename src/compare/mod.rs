@@ -40,12 +40,14 @@
 //! | `pin` | CPU sets: parsing, splitting, `sched_setaffinity` |
 //! | [`sampler`] | `/proc/<pid>` sampling while a run lasts (public: the tests read servers with it) |
 //! | `measure` | one cell from start to row |
+//! | `limits` | the system limits on threads, and the one a thread-per-connection server ran into |
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
 
 pub mod baseline;
 mod child;
 pub mod disturbance;
+mod limits;
 mod matrix;
 mod measure;
 mod output;
