@@ -17,6 +17,17 @@
 //!
 //! Tokens carry a generation next to the connection's index, so that events
 //! for a socket already closed are recognised and ignored.
+//!
+//! # Memory per connection
+//!
+//! A load of 100,000 connections must not need more than the servers it
+//! measures, so a connection owns no buffer of its own: the read buffer is
+//! the worker's (one per thread), the request bytes are the plan's. What is
+//! left is this struct (a few hundred bytes), the in-flight queue (`depth`
+//! entries, allocated once) and `leftover`, empty unless a head arrived in
+//! pieces and shrunk back after a long one. The kernel's socket buffers are
+//! not in the process's RSS. A connection that waits for the ramp has no
+//! socket yet.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -51,6 +62,12 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 /// Most connections one worker can hold (the all-ones index is left to the
 /// timer's token).
 pub(crate) const MAX_PER_WORKER: usize = INDEX_MASK;
+
+/// The most capacity `leftover` keeps once its bytes are consumed: an
+/// incomplete head or chunk line is usually a few hundred bytes, and a
+/// connection that once had to keep a long one (up to `MAX_HEAD`) gives the
+/// memory back, so that 100,000 connections never hold 64 KiB each.
+const LEFTOVER_KEPT: usize = 4096;
 
 /// One request's times.
 #[derive(Clone, Copy, Debug)]
@@ -418,7 +435,11 @@ impl Conn {
             let Some(stream) = &mut self.stream else { return };
             let kept = self.leftover.len();
             scratch[..kept].copy_from_slice(&self.leftover);
-            self.leftover.clear();
+            if self.leftover.capacity() > LEFTOVER_KEPT {
+                self.leftover = Vec::new();
+            } else {
+                self.leftover.clear();
+            }
             let space = scratch.len() - kept;
             match stream.read(&mut scratch[kept..]) {
                 Ok(0) => return self.on_eof(ctx, kept > 0),
