@@ -315,6 +315,10 @@ fn fmt_mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
 
+/// Connections from which a ranking table shows the server's peak RSS per
+/// connection (`KiB/conn`, the fixed part included).
+const PER_CONNECTION_FROM: u32 = 1000;
+
 /// The groups of `measured`, in the order they first appear.
 fn groups(measured: &[Measured]) -> Vec<&str> {
     let mut groups: Vec<&str> = Vec::new();
@@ -359,7 +363,14 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     if wide {
         columns.extend(["timeouts", "offered", "unsent", "unansw", "p90", "p99.9", "CPU s"]);
     }
-    columns.extend(["RSS MiB", "thr", "xbest"]);
+    // Memory per connection, where a table holds enough connections for the
+    // server's fixed part to fade (c10k, c100k).
+    let per_connection = members.iter().all(|m| m.row.connections >= PER_CONNECTION_FROM);
+    columns.extend(["RSS MiB", "thr"]);
+    if per_connection {
+        columns.push("KiB/conn");
+    }
+    columns.push("xbest");
     if let Some(name) = members.iter().find(|m| m.cell.is_reference()).map(|m| &m.row.strategy) {
         columns.push(if name == "nginx" { "xnginx" } else { "xref" });
     }
@@ -401,11 +412,14 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
                 r.server_cpu_s.map_or_else(|| "-".into(), |s| format!("{s:.2}")),
             ]);
         }
-        cells.extend([
-            fmt_mib(r.server_peak_rss_kib),
-            opt(r.server_peak_threads),
-            fmt_ratio((best > 0.0).then(|| r.rps / best)),
-        ]);
+        cells.extend([fmt_mib(r.server_peak_rss_kib), opt(r.server_peak_threads)]);
+        if per_connection {
+            cells.push(r.server_peak_rss_kib.map_or_else(
+                || "-".into(),
+                |kib| format!("{:.2}", kib as f64 / f64::from(r.connections.max(1))),
+            ));
+        }
+        cells.push(fmt_ratio((best > 0.0).then(|| r.rps / best)));
         if columns.contains(&"xnginx") || columns.contains(&"xref") {
             cells.push(fmt_ratio(reference.filter(|&n| n > 0.0).map(|n| r.rps / n)));
         }
@@ -553,7 +567,7 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
     if measured.iter().any(Measured::ok) {
         notes.push(
             "RSS is the server's VmHWM (peak resident set, KiB in the CSV; for nginx the sum over its master and \
-             workers); threads the most seen at one 100 ms sample; CPU s the server's user + system time during \
+             workers); KiB/conn that peak over the connections (from 1,000 connections on); threads the most seen at one 100 ms sample; CPU s the server's user + system time during \
              the measurement."
                 .into(),
         );
