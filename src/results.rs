@@ -164,6 +164,20 @@ pub struct RunRow {
     /// The server's `--keep-alive` policy (`on`, `off`, `adaptive`); empty
     /// for a server the runner does not configure (nginx, wrk's targets).
     pub keep_alive: String,
+    /// Which repeat of its cell the row is, from 1 (`compare --repeat N`);
+    /// empty when the producer does not repeat.
+    pub repeat: Option<u32>,
+    /// The share of the pinned CPUs' time that went to other processes (and
+    /// to steal) during the run, 0 to 1, as `server=0.012 load=0.000` (or
+    /// `all=…` when server and load share their CPUs); empty when not
+    /// measured. See `compare::disturbance`.
+    pub disturbance: String,
+    /// The 1-minute load average just before the run; empty when unknown.
+    pub load_average: Option<f64>,
+    /// Whether this attempt is the one that counts for its cell and repeat:
+    /// `false` for an attempt `--retry-disturbed` measured again; empty when
+    /// the producer does not retry.
+    pub counted: Option<bool>,
 }
 
 /// The percentiles (in percent) of the `latency_*_us` and `latency_all_*_us`

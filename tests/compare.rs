@@ -6,13 +6,20 @@
 //! column list documented in `results/README.md` (so docs and code cannot
 //! drift); every row has requests and the resource columns; every server
 //! child the runner started (pids from `servers.log`) is gone; a server that
-//! cannot start fails its row and the exit status, and the run goes on.
-//! Bounded in time; no absolute-time assertion.
+//! cannot start fails its row and the exit status, and the run goes on;
+//! repeats are interleaved rows; a busy loop of the test's own on the server
+//! CPU flags the run as disturbed, and `--retry-disturbed` keeps every
+//! attempt with one counted; `--baseline` matches the shared cells.
+//! Bounded in time; no absolute-time assertion. On a busy machine any run
+//! may be flagged as disturbed: that is a complete run, never a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use dispatchlab::compare::CpuSet;
 use dispatchlab::results::{RunRow, read_csv};
 
 /// The longest a tiny comparison may take before the test gives up (a
@@ -96,9 +103,16 @@ fn is_running_server(pid: u32) -> bool {
     })
 }
 
-/// A tiny request-scope matrix of `strategies` at 4 connections into `out`.
-fn tiny_request_scope_run(strategies: &str, out: &OutDir) -> Output {
-    compare(&[
+/// Whether a row is a complete measurement: `ok`, or flagged as disturbed
+/// by other processes (this machine may be busy).
+fn complete(row: &RunRow) -> bool {
+    row.outcome == "ok" || row.outcome.starts_with("disturbed")
+}
+
+/// A tiny request-scope matrix of `strategies` at 4 connections into `out`,
+/// with `extra` flags.
+fn tiny_request_scope_run(strategies: &str, out: &OutDir, extra: &[&str]) -> Output {
+    let mut args = vec![
         "--strategies",
         strategies,
         "--scopes",
@@ -114,13 +128,15 @@ fn tiny_request_scope_run(strategies: &str, out: &OutDir) -> Output {
         "--no-reference",
         "--out",
         out.0.to_str().expect("UTF-8 temp path"),
-    ])
+    ];
+    args.extend(extra);
+    compare(&args)
 }
 
 #[test]
 fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
     let out = OutDir::new("tiny");
-    let output = tiny_request_scope_run("thread-per-task,mutex-queue", &out);
+    let output = tiny_request_scope_run("thread-per-task,mutex-queue", &out, &[]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "compare failed:\n{stdout}\n{stderr}");
 
@@ -152,7 +168,10 @@ fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
     assert_eq!(strategies, ["mutex-queue", "thread-per-task"]);
     for row in &rows {
         let what = format!("{} / {}", row.strategy, row.scope);
-        assert_eq!(row.outcome, "ok", "{what}");
+        assert!(complete(row), "{what}: {}", row.outcome);
+        assert_eq!((row.repeat, row.counted), (Some(1), Some(true)), "{what}");
+        assert!(row.load_average.is_some(), "{what}: load average");
+        assert!(!row.disturbance.is_empty(), "{what}: disturbance");
         assert_eq!((row.scope.as_str(), row.connections), ("request", 4), "{what}");
         assert!(row.requests > 0 && row.rps > 0.0, "{what}: no requests");
         assert!(row.server_peak_rss_kib.is_some_and(|kib| kib > 0), "{what}: RSS");
@@ -251,13 +270,19 @@ fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
         "--out",
         "--quick",
         "--duration",
+        "--repeat",
+        "--retry-disturbed",
+        "--baseline",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     let output = compare(&["--scenario", "backlog", "--dry-run"]);
     let plan = text(&output.stdout);
     assert!(output.status.success(), "{plan}");
-    assert!(plan.contains("48 runs") && plan.contains("backlog=5"), "{plan}");
+    assert!(
+        plan.contains("48 cells x 3 repeats = 144 runs") && plan.contains("backlog=5"),
+        "{plan}"
+    );
 }
 
 /// Runs `dispatchlab baseline ARGS`.
@@ -273,10 +298,30 @@ fn baseline(args: &[&str]) -> Output {
 #[test]
 fn a_baseline_matches_the_shared_cells_and_reports_the_missing_ones() {
     let (before, after) = (OutDir::new("baseline-before"), OutDir::new("baseline-after"));
-    for (out, strategies) in [(&before, "mutex-queue,inline"), (&after, "mutex-queue,thread-per-task")] {
-        let output = tiny_request_scope_run(strategies, out);
-        assert!(output.status.success(), "compare failed:\n{}", text(&output.stderr));
-    }
+    let output = tiny_request_scope_run("mutex-queue,inline", &before, &["--repeat", "2"]);
+    assert!(output.status.success(), "compare failed:\n{}", text(&output.stderr));
+    let rows = read_csv(&before.0.join("runs.csv")).expect("runs.csv");
+    let order: Vec<(&str, Option<u32>)> = rows.iter().map(|r| (r.strategy.as_str(), r.repeat)).collect();
+    assert_eq!(order.len(), 4, "two cells, two repeats: {order:?}");
+    let (first, second) = (order[0].0, order[1].0);
+    assert_ne!(first, second);
+    assert_eq!(
+        order,
+        [(first, Some(1)), (second, Some(1)), (second, Some(2)), (first, Some(2))],
+        "every cell once, then again in reverse order"
+    );
+
+    let before_dir = before.0.to_str().expect("UTF-8 temp path");
+    let output = tiny_request_scope_run("mutex-queue,thread-per-task", &after, &["--baseline", before_dir]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "compare failed:\n{stdout}\n{}",
+        text(&output.stderr)
+    );
+    let written = std::fs::read_to_string(after.0.join("baseline.md")).expect("compare --baseline writes baseline.md");
+    assert!(stdout.contains(&written), "the comparison is printed too:\n{stdout}");
+
     let report_file = after.0.join("against-baseline.md");
     let paths = [before.0.to_str(), after.0.to_str(), report_file.to_str()].map(|p| p.expect("UTF-8 temp path"));
     let output = baseline(&[paths[0], paths[1], "--markdown", paths[2]]);
@@ -306,8 +351,9 @@ fn a_baseline_matches_the_shared_cells_and_reports_the_missing_ones() {
         stdout.contains("only in this run: strategy=thread-per-task scope=request"),
         "{stdout}"
     );
-    let written = std::fs::read_to_string(&report_file).expect("--markdown file");
-    assert_eq!(written, stdout);
+    let markdown = std::fs::read_to_string(&report_file).expect("--markdown file");
+    assert_eq!(markdown, stdout);
+    assert_eq!(markdown, written, "compare --baseline and the subcommand agree");
 
     let missing = baseline(&[paths[0], "/nonexistent/dispatchlab-results"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -315,4 +361,75 @@ fn a_baseline_matches_the_shared_cells_and_reports_the_missing_ones() {
         text(&missing.stderr).contains("runs.csv"),
         "the error names the missing file"
     );
+}
+
+#[test]
+fn a_busy_loop_on_the_server_cpu_flags_the_run_and_every_retry_is_kept_with_one_counted() {
+    let allowed = CpuSet::of_current_thread().expect("this process's CPUs");
+    let server_cpu = allowed.cpus()[0];
+    // Pinned apart where there are two CPUs; on one, server and load share it
+    // and the loop disturbs the shared CPU.
+    let pins: Vec<String> = match allowed.cpus() {
+        [server, load, ..] => vec![
+            "--server-cpus".into(),
+            server.to_string(),
+            "--load-cpus".into(),
+            load.to_string(),
+        ],
+        _ => Vec::new(),
+    };
+    // Our own busy loop on the server CPU for the whole comparison, so that
+    // the flag is set by it whatever else the machine runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinning = Arc::clone(&stop);
+    let spinner = std::thread::spawn(move || {
+        CpuSet::new(vec![server_cpu])
+            .pin_current_thread()
+            .expect("pin the busy loop");
+        while !spinning.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    let out = OutDir::new("disturbed");
+    let mut args = vec![
+        "--strategies",
+        "mutex-queue",
+        "--scopes",
+        "request",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "--warmup",
+        "100ms",
+        "--retry-disturbed",
+        "1",
+        "--no-reference",
+        "--out",
+        out.0.to_str().expect("UTF-8 temp path"),
+    ];
+    args.extend(pins.iter().map(String::as_str));
+    let output = compare(&args);
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().expect("the busy loop ends");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "a disturbed run is not a failure:\n{stderr}");
+    let rows = read_csv(&out.0.join("runs.csv")).expect("runs.csv");
+    assert_eq!(rows.len(), 2, "the disturbed run and its retry, both kept: {rows:#?}");
+    for row in &rows {
+        assert!(
+            row.outcome.starts_with("disturbed"),
+            "{} ({})",
+            row.outcome,
+            row.disturbance
+        );
+        assert_eq!(row.repeat, Some(1));
+    }
+    let counted: Vec<Option<bool>> = rows.iter().map(|r| r.counted).collect();
+    assert_eq!(
+        counted.iter().filter(|&&c| c == Some(true)).count(),
+        1,
+        "one attempt counts: {counted:?}"
+    );
+    assert!(counted.iter().all(Option::is_some), "{counted:?}");
 }

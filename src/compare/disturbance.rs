@@ -20,17 +20,37 @@
 //! figure is therefore a lower bound on the time others took (an interrupt
 //! storm from elsewhere does not show), and says so in results/README.md.
 //!
-//! [`DISTURBED_ABOVE`] is the threshold a run's disturbance is to be
-//! flagged above. The runner does not take these readings yet (no
-//! `disturbance` column, no flag): this module is the measurement, tested on
-//! its own, waiting to be wired into `compare`.
+//! The runner opens a [`Window`] just before the load generator starts
+//! (warm-up included) and closes it when the load ends. "Ours" is the
+//! server's process tree (`/proc/<pid>/stat`, its descendants too) on the
+//! server set and the runner's own process (`/proc/self/stat`: the load
+//! generator runs in-process, on the load set) on the load set. When the
+//! two sets are one (unpinned, or overlapping sets) a single share is
+//! taken over all of their CPUs with both subtracted. The result goes into
+//! the `disturbance` column ([`Disturbance`]'s `Display`), and a run with a
+//! share above [`DISTURBED_ABOVE`] is flagged in `outcome` (`disturbed:
+//! …`), which `--retry-disturbed` measures again.
+//!
+//! [`BUSY_LOAD_AVERAGE`] is the 1-minute load average above which
+//! `summary.md` warns that the machine was busy before the run began.
 
+use std::fmt;
 use std::io;
+
+use super::sampler::{ProcSample, cpu_ticks};
 
 /// The disturbance share above which a run is flagged: 5 % of its CPUs'
 /// time went to others. A quiet machine shows well under 1 %; a `cargo
 /// build` on the other CPU of a 2-CPU machine shows 30–100 %.
 pub const DISTURBED_ABOVE: f64 = 0.05;
+
+/// The 1-minute load average above which the machine counts as busy before
+/// a run: half a CPU kept busy on average by others. The findings are to be
+/// measured below it (issue 17); a quiet 2-CPU machine reads under 0.3.
+pub const BUSY_LOAD_AVERAGE: f64 = 0.5;
+
+/// What an `outcome` flagged as disturbed starts with.
+pub const DISTURBED: &str = "disturbed";
 
 /// The time one CPU spent, in clock ticks, from one line of `/proc/stat`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +127,127 @@ pub fn load_average() -> Option<f64> {
     text.split_ascii_whitespace().next()?.parse().ok()
 }
 
+/// The CPU sets whose disturbance a run measures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sets {
+    /// Disjoint server and load sets, each measured on its own.
+    Pinned {
+        /// The server's CPUs.
+        server: Vec<usize>,
+        /// The load generator's CPUs.
+        load: Vec<usize>,
+    },
+    /// Server and load share these CPUs.
+    Shared(Vec<usize>),
+}
+
+/// The disturbance of one run, shares 0 to 1 (`None`: not readable).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Disturbance {
+    /// Of the server's and of the load generator's CPU sets.
+    Pinned {
+        /// Others' share of the server CPUs.
+        server: Option<f64>,
+        /// Others' share of the load CPUs.
+        load: Option<f64>,
+    },
+    /// Of the CPUs server and load shared.
+    Shared(Option<f64>),
+}
+
+impl Disturbance {
+    /// The larger share (unreadable ones left out).
+    pub fn worst(&self) -> Option<f64> {
+        match *self {
+            Disturbance::Pinned { server, load } => match (server, load) {
+                (Some(s), Some(l)) => Some(s.max(l)),
+                (s, l) => s.or(l),
+            },
+            Disturbance::Shared(all) => all,
+        }
+    }
+
+    /// `disturbed: server CPUs 12.3 % to others (above 5 %)` when a share
+    /// exceeds [`DISTURBED_ABOVE`].
+    pub fn flag(&self) -> Option<String> {
+        let over = |share: Option<f64>| share.filter(|&s| s > DISTURBED_ABOVE);
+        let parts: Vec<String> = match *self {
+            Disturbance::Pinned { server, load } => [("server", server), ("load", load)]
+                .into_iter()
+                .filter_map(|(name, share)| Some(format!("{name} CPUs {:.1} %", over(share)? * 100.0)))
+                .collect(),
+            Disturbance::Shared(all) => over(all)
+                .map(|s| format!("shared CPUs {:.1} %", s * 100.0))
+                .into_iter()
+                .collect(),
+        };
+        (!parts.is_empty()).then(|| {
+            format!(
+                "{DISTURBED}: {} to other processes (above {:.0} %)",
+                parts.join(", "),
+                DISTURBED_ABOVE * 100.0
+            )
+        })
+    }
+}
+
+/// `server=0.012 load=0.000`, `all=0.034`; `-` for an unreadable share.
+impl fmt::Display for Disturbance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+        match *self {
+            Disturbance::Pinned { server, load } => write!(f, "server={} load={}", share(server), share(load)),
+            Disturbance::Shared(all) => write!(f, "all={}", share(all)),
+        }
+    }
+}
+
+/// The readings that open a run: `/proc/stat`, the server's and the
+/// runner's CPU ticks.
+#[derive(Clone, Debug)]
+pub struct Window {
+    before: CpuTimes,
+    server: Option<u64>,
+    runner: Option<u64>,
+}
+
+impl Window {
+    /// Takes the opening readings for the server process tree `server_pid`.
+    pub fn open(server_pid: u32) -> io::Result<Window> {
+        Ok(Window {
+            before: CpuTimes::read()?,
+            server: ProcSample::read_tree(server_pid).cpu_ticks,
+            runner: runner_ticks(),
+        })
+    }
+
+    /// Takes the closing readings and works out the shares of `sets`.
+    pub fn close(self, server_pid: u32, sets: &Sets) -> io::Result<Disturbance> {
+        let server = ProcSample::read_tree(server_pid).cpu_ticks;
+        let runner = runner_ticks();
+        let after = CpuTimes::read()?;
+        // A process that cannot be read (it died) counts as no time of ours.
+        let delta = |start: Option<u64>, end: Option<u64>| match (start, end) {
+            (Some(start), Some(end)) => end.saturating_sub(start),
+            _ => 0,
+        };
+        let (server, runner) = (delta(self.server, server), delta(self.runner, runner));
+        Ok(match sets {
+            Sets::Pinned { server: s, load: l } => Disturbance::Pinned {
+                server: share(&self.before, &after, s, server),
+                load: share(&self.before, &after, l, runner),
+            },
+            Sets::Shared(cpus) => Disturbance::Shared(share(&self.before, &after, cpus, server + runner)),
+        })
+    }
+}
+
+/// The runner's own user + system ticks (every thread: the load
+/// generator's, the sampler's).
+fn runner_ticks() -> Option<u64> {
+    cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +297,44 @@ mod tests {
         let before = CpuTimes::parse(BEFORE);
         assert_eq!(share(&before, &CpuTimes::parse(AFTER), &[7], 0), None);
         assert_eq!(share(&before, &before, &[0], 0), None);
+    }
+
+    #[test]
+    fn a_share_above_the_threshold_is_flagged_and_shown_as_key_value_pairs() {
+        let quiet = Disturbance::Pinned {
+            server: Some(0.012),
+            load: Some(0.0),
+        };
+        assert_eq!(quiet.to_string(), "server=0.012 load=0.000");
+        assert_eq!(quiet.flag(), None);
+        let busy = Disturbance::Pinned {
+            server: Some(0.25),
+            load: None,
+        };
+        assert_eq!(busy.to_string(), "server=0.250 load=-");
+        assert_eq!(busy.worst(), Some(0.25));
+        let flag = busy.flag().expect("flagged");
+        assert!(flag.starts_with(DISTURBED), "{flag}");
+        assert!(flag.contains("server CPUs 25.0 %") && !flag.contains("load"), "{flag}");
+        let shared = Disturbance::Shared(Some(0.06));
+        assert_eq!(shared.to_string(), "all=0.060");
+        assert!(shared.flag().is_some_and(|f| f.contains("shared CPUs 6.0 %")));
+    }
+
+    #[test]
+    fn a_window_over_this_process_reads_a_share() {
+        let pid = std::process::id();
+        let sets = Sets::Shared(vec![0]);
+        let window = Window::open(pid).expect("opening readings");
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        // The share itself depends on the machine; only its range is ours.
+        match window.close(pid, &sets).expect("closing readings") {
+            Disturbance::Shared(share) => assert!(share.is_none_or(|s| (0.0..=1.0).contains(&s))),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

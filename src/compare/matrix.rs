@@ -1,10 +1,11 @@
 //! What one measured run is ([`Cell`]: a server and a load) and how a custom
 //! matrix of strategies × scopes × connection counts expands into cells.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::Strategy;
-use crate::load::ConnectionMode;
+use crate::load::{Config, ConnectionMode, LoadError, Target as LoadTarget};
 use crate::server::{Engine, KeepAlive, Scope, Target};
 
 use super::reference::Reference;
@@ -107,83 +108,47 @@ impl ServerSpec {
     }
 }
 
-/// The load's settings (the in-process load generator's [`Config`](crate::load::Config)).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoadSpec {
-    /// The request target, e.g. `/` or `/sleep?ms=40`.
-    pub workload: String,
-    /// Concurrent connections (client slots in `close` mode).
-    pub connections: u32,
-    /// How connections are used.
-    pub mode: ConnectionMode,
-    /// Requests in flight per connection.
-    pub pipeline: u32,
-    /// Open loop at this many requests/s; `None` for a closed loop.
-    pub rate: Option<f64>,
-    /// Fixed-count mode: requests per connection.
-    pub requests_per_connection: Option<u64>,
-    /// The handler's known service time (fixed-count mode: theoretical
-    /// minimum, amplification).
-    pub service_time: Option<Duration>,
-    /// Timed mode: measured time; fixed-count mode: the most it may take.
-    pub duration: Duration,
-    /// Load before the measurement, discarded (zero in fixed-count mode).
-    pub warmup: Duration,
-    /// Per request: longest wait for the response.
-    pub timeout: Duration,
-    /// Longest wait for a connect.
-    pub connect_timeout: Duration,
+/// Where a planned cell's load goes before its server has started: port 0
+/// stands for "not known yet"; the runner aims the load at the address the
+/// server announces ([`Target::at`](crate::load::Target::at)).
+pub const PLANNED_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// `path` as a planned cell's target (see [`PLANNED_ADDR`]); the value parser
+/// of `compare --workload`.
+pub fn planned_target(path: &str) -> Result<LoadTarget, String> {
+    LoadTarget::at(PLANNED_ADDR, path).map_err(|err| match err {
+        LoadError::InvalidUrl { reason, .. } => format!("{reason}, e.g. /sleep?ms=40"),
+        other => other.to_string(),
+    })
 }
 
-impl LoadSpec {
-    /// A closed-loop keep-alive load of `connections` on `workload`.
-    pub fn closed(workload: &str, connections: u32, duration: Duration, warmup: Duration) -> Self {
-        Self {
-            workload: workload.to_owned(),
-            connections,
-            mode: ConnectionMode::KeepAlive,
-            pipeline: 1,
-            rate: None,
-            requests_per_connection: None,
-            service_time: None,
-            duration,
-            warmup,
-            timeout: DEFAULT_TIMEOUT,
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
+/// A planned target for a path written in this crate's code (the
+/// scenarios' workloads); the scenario tests plan every one of them.
+pub(crate) fn planned(path: &'static str) -> LoadTarget {
+    planned_target(path).expect("the crate's own workload paths are valid")
+}
 
-    /// `c=256`, `c=16 pipeline 16`, `c=400 @1000/s`, `close c=8 x20`.
-    pub fn label(&self) -> String {
-        let mut label = String::new();
-        if self.mode != ConnectionMode::KeepAlive {
-            label.push_str(self.mode.name());
-            label.push(' ');
-        }
-        label.push_str(&format!("c={}", self.connections));
-        if let Some(n) = self.requests_per_connection {
-            label.push_str(&format!(" x{n}"));
-        }
-        if self.pipeline > 1 {
-            label.push_str(&format!(" pipeline {}", self.pipeline));
-        }
-        if let Some(rate) = self.rate {
-            label.push_str(&format!(" @{rate}/s"));
-        }
-        label
-    }
+/// A closed-loop keep-alive load of `connections` on `target`, with the
+/// load generator's defaults for everything else.
+pub fn closed_load(target: &LoadTarget, connections: u32, duration: Duration, warmup: Duration) -> Config {
+    let mut load = Config::new(target.clone());
+    load.connections = connections;
+    load.duration = duration;
+    load.warmup = warmup;
+    load
 }
 
 /// One measured run: a server under a load.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Cell {
     /// The rows a table compares with each other share a group (same load,
     /// or same server setting in fixed-count scenarios), e.g. `/ c=16`.
     pub group: String,
     /// The server.
     pub server: ServerSpec,
-    /// The load.
-    pub load: LoadSpec,
+    /// The load; its target's address is [`PLANNED_ADDR`] until the server
+    /// announces its own.
+    pub load: Config,
     /// The throughput the scenario's model predicts for this cell (the linear
     /// ideal of I/O-bound scaling, the core cap of CPU-bound work), req/s.
     pub ideal_rps: Option<f64>,
@@ -192,7 +157,7 @@ pub struct Cell {
 impl Cell {
     /// `mutex-queue/connection / c=256` for progress lines and logs.
     pub fn label(&self) -> String {
-        let mut label = format!("{} {} {}", self.server.label(), self.load.workload, self.load.label());
+        let mut label = format!("{} {} {}", self.server.label(), self.workload(), self.load.label());
         if let Some(workers) = self.server.workers {
             label.push_str(&format!(" w={workers}"));
         }
@@ -200,6 +165,11 @@ impl Cell {
             label.push_str(&format!(" backlog={}", self.server.backlog));
         }
         label
+    }
+
+    /// The request target, e.g. `/` or `/sleep?ms=40`.
+    pub fn workload(&self) -> &str {
+        &self.load.target.path
     }
 
     /// Whether the server is a reference server.
@@ -233,9 +203,6 @@ impl Cell {
     }
 }
 
-/// The load generator's per-request timeout when nothing else is said.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// The listen backlog when nothing else is said (the server's default).
 pub const DEFAULT_BACKLOG: u32 = crate::server::ServeConfig::DEFAULT_BACKLOG;
 
@@ -249,7 +216,7 @@ pub struct MatrixSpec {
     /// Connection counts, in order.
     pub connections: Vec<u32>,
     /// Request targets, in order.
-    pub workloads: Vec<String>,
+    pub workloads: Vec<LoadTarget>,
     /// Pool workers (`None`: the server's default).
     pub workers: Option<u32>,
     /// Listen backlog.
@@ -285,12 +252,12 @@ impl MatrixSpec {
         let mut cells = Vec::new();
         for workload in &self.workloads {
             for &connections in &self.connections {
-                let mut load = LoadSpec::closed(workload, connections, self.duration, self.warmup);
+                let mut load = closed_load(workload, connections, self.duration, self.warmup);
                 load.pipeline = self.pipeline;
                 load.rate = self.rate;
                 load.mode = self.mode;
                 load.timeout = self.timeout;
-                let group = format!("{workload} {}", load.label());
+                let group = format!("{} {}", workload.path, load.label());
                 let server = |kind| ServerSpec {
                     kind,
                     workers: self.workers,
@@ -306,7 +273,7 @@ impl MatrixSpec {
                         ideal_rps: None,
                     });
                 }
-                if workload == "/" {
+                if workload.path == "/" {
                     for &reference in &self.references {
                         cells.push(Cell {
                             group: group.clone(),
@@ -334,7 +301,7 @@ mod tests {
             strategies: Strategy::ALL.to_vec(),
             scopes: Scope::ALL.to_vec(),
             connections: vec![16, 256],
-            workloads: vec!["/".into()],
+            workloads: vec![planned("/")],
             workers: None,
             backlog: DEFAULT_BACKLOG,
             pipeline: 1,
@@ -365,11 +332,11 @@ mod tests {
     fn references_join_hello_groups_only() {
         let mut spec = spec();
         spec.references = vec![Reference::Nginx];
-        spec.workloads = vec!["/".into(), "/sleep?ms=1".into()];
+        spec.workloads = vec![planned("/"), planned("/sleep?ms=1")];
         let cells = spec.expand();
         let references: Vec<&Cell> = cells.iter().filter(|c| c.is_reference()).collect();
         assert_eq!(references.len(), 2);
-        assert!(references.iter().all(|c| c.load.workload == "/"));
+        assert!(references.iter().all(|c| c.workload() == "/"));
     }
 
     #[cfg(feature = "tokio")]
@@ -378,7 +345,7 @@ mod tests {
         let mut spec = spec();
         spec.tokio = true;
         spec.workers = Some(4);
-        spec.workloads = vec!["/".into(), "/sleep?ms=40".into()];
+        spec.workloads = vec![planned("/"), planned("/sleep?ms=40")];
         let cells = spec.expand();
         let kind = Target::tokio().map(ServerKind::Dispatchlab);
         let tokio: Vec<&Cell> = cells.iter().filter(|c| Some(c.server.kind) == kind).collect();
@@ -432,7 +399,7 @@ mod tests {
 
     #[test]
     fn labels_say_what_differs() {
-        let mut load = LoadSpec::closed("/", 400, Duration::from_secs(1), Duration::ZERO);
+        let mut load = closed_load(&planned("/"), 400, Duration::from_secs(1), Duration::ZERO);
         load.rate = Some(1000.0);
         assert_eq!(load.label(), "c=400 @1000/s");
         load.rate = None;

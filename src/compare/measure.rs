@@ -1,7 +1,8 @@
 //! One cell, start to finish: start the server child pinned to the server
 //! CPUs, pin the load to the load CPUs, sample the child from `/proc` while
-//! the in-process load generator warms up and measures, stop the child with
-//! `SIGTERM`, and turn it all into one [`RunRow`].
+//! the in-process load generator warms up and measures (and read
+//! `/proc/stat` around it for the [`disturbance`](super::disturbance)),
+//! stop the child with `SIGTERM`, and turn it all into one [`RunRow`].
 //!
 //! A run with errors whose server's peak thread count reached a system
 //! limit on threads says which one in the outcome (see `limits`).
@@ -19,6 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::child::{STOP_TIMEOUT, ServerChild};
+use super::disturbance::{self, Disturbance, Sets, Window};
 use super::limits;
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
@@ -38,6 +40,8 @@ pub struct Context {
     pub server_cpus: Option<CpuSet>,
     /// The load CPU set; `None` when unpinned.
     pub load_cpus: Option<CpuSet>,
+    /// The CPU sets whose disturbance each run measures.
+    pub disturbance_sets: Sets,
     /// Load-generator threads.
     pub load_threads: u32,
     /// The exact command of the comparison.
@@ -61,12 +65,15 @@ pub struct CellResult {
     pub row: RunRow,
     /// The load report, when the load ran.
     pub report: Option<Report>,
+    /// The disturbance of the pinned CPUs, when the load ran.
+    pub disturbance: Option<Disturbance>,
 }
 
 /// Measures cell `index` of the plan.
 pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     let run_id = format!("{}-{index:03}", ctx.run_name);
     let mut row = base_row(ctx, cell, &run_id);
+    row.load_average = disturbance::load_average();
     let mut log = ctx.log.try_clone();
     let note = |log: &mut std::io::Result<File>, line: &str| {
         if let Ok(log) = log {
@@ -120,7 +127,7 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
             return failed(row, err);
         }
     };
-    let (report, usage) = {
+    let (report, usage, disturbance) = {
         let _pin = match ctx.load_cpus.as_ref().map(CpuSet::pin_scoped).transpose() {
             Ok(guard) => guard,
             Err(err) => {
@@ -130,12 +137,14 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         };
         // Started while pinned, so the sampler stays off the server's CPUs.
         let sampler = Sampler::start(pid, cell.is_reference(), Instant::now() + cell.load.warmup);
+        let window = Window::open(pid);
         let report = load::run(&config);
+        let disturbance = window.and_then(|window| window.close(pid, &ctx.disturbance_sets)).ok();
         let usage = match sampler {
             Ok(sampler) => sampler.stop(),
             Err(_) => Usage::default(),
         };
-        (report, usage)
+        (report, usage, disturbance)
     };
     // The other threads of the system, counted while the server still runs.
     let others = limits::system_threads()
@@ -170,6 +179,10 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     row.server_peak_rss_kib = usage.peak_rss_kib;
     row.server_peak_threads = usage.peak_threads;
     row.server_cpu_s = usage.cpu_s;
+    if let Some(disturbance) = &disturbance {
+        row.disturbance = disturbance.to_string();
+        outcome.extend(disturbance.flag());
+    }
     row.outcome = if outcome.is_empty() {
         "ok".into()
     } else {
@@ -179,31 +192,24 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
     CellResult {
         row,
         report: report.ok(),
+        disturbance,
     }
 }
 
 fn failed(mut row: RunRow, outcome: String) -> CellResult {
     row.outcome = outcome;
-    CellResult { row, report: None }
+    CellResult {
+        row,
+        report: None,
+        disturbance: None,
+    }
 }
 
 /// The load generator's configuration for a cell against `server`.
 fn load_config(ctx: &Context, cell: &Cell, server: &ServerChild) -> Result<Config, String> {
-    let url = format!("http://{}{}", server.addr, cell.load.workload);
-    let target = Target::parse(&url).map_err(|err| format!("bad workload {:?}: {err}", cell.load.workload))?;
-    let spec = &cell.load;
-    let mut config = Config::new(target);
-    config.connections = spec.connections;
+    let mut config = cell.load.clone();
+    config.target = Target::at(server.addr, cell.workload()).map_err(|err| err.to_string())?;
     config.threads = ctx.load_threads.max(1);
-    config.duration = spec.duration;
-    config.warmup = spec.warmup;
-    config.timeout = spec.timeout;
-    config.connect_timeout = spec.connect_timeout;
-    config.pipeline = spec.pipeline;
-    config.rate = spec.rate;
-    config.mode = spec.mode;
-    config.requests_per_connection = spec.requests_per_connection;
-    config.service_time = spec.service_time;
     config.stop = Some(Arc::clone(&ctx.stop));
     config.validate().map_err(|err| err.to_string())?;
     Ok(config)
@@ -216,7 +222,7 @@ fn base_row(ctx: &Context, cell: &Cell, run_id: &str) -> RunRow {
         run_id: run_id.to_owned(),
         timestamp: crate::results::timestamp_now(),
         load_tool: "dispatchlab".into(),
-        workload: load.workload.clone(),
+        workload: cell.workload().to_owned(),
         connection_mode: load.mode.name().into(),
         connections: load.connections,
         load_threads: ctx.load_threads.clamp(1, load.connections.max(1)),

@@ -13,11 +13,21 @@
 //! 3. runs the in-process load generator ([`crate::load::run`]): warm-up,
 //!    then the measurement, while a sampler thread reads the child's
 //!    `/proc/<pid>/status` and `/proc/<pid>/stat` every 100 ms (peak RSS,
-//!    peak threads, CPU seconds over the measurement);
+//!    peak threads, CPU seconds over the measurement), and `/proc/stat` is
+//!    read before and after for the share of the pinned CPUs that went to
+//!    other processes ([`disturbance`]);
 //! 4. stops the child with `SIGTERM` and waits for it; a child that fails to
 //!    start, dies, exits non-zero or must be killed fails its row (the
 //!    `outcome` column says how), the run goes on, and `compare` exits
 //!    non-zero at the end with a list of the failed rows.
+//!
+//! With `--repeat N` every cell is measured N times, interleaved
+//! ([`repeat::interleaved`]); each repeat is its own row, and the tables
+//! give each cell's median with the range of its repeats. A run flagged as
+//! disturbed is measured again up to `--retry-disturbed K` times; every
+//! attempt is kept in `runs.csv` and the `counted` column marks the one that
+//! counts. `--baseline DIR` then compares the result with an earlier one
+//! ([`baseline`]).
 //!
 //! CPU sets default to the two halves of the CPUs the runner may use (server
 //! first) when there are at least two; `--server-cpus`, `--load-cpus` and
@@ -31,8 +41,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`baseline`] | `dispatchlab baseline`: the cells two result directories share, judged against the noise of their repeats |
-//! | [`repeat`] | the interleaved order of repeats, a cell's median and range (used by `baseline`; `compare --repeat` is not wired yet) |
-//! | [`disturbance`] | how much of the pinned CPUs went to other processes during a run (`/proc/stat`; not yet read by the runner) |
+//! | [`repeat`] | the interleaved order of repeats, a cell's median and range |
+//! | [`disturbance`] | how much of the pinned CPUs went to other processes during a run (`/proc/stat`) |
 //! | `matrix` | [`Cell`]: a server and a load; the custom matrix's expansion |
 //! | `scenario` | the named scenarios and the default run, as [`Plan`]s |
 //! | `child` | server child processes: start, address, `SIGTERM`, exit status |
@@ -73,7 +83,7 @@ use crate::results::{self, Machine};
 use crate::server::{Engine, Scope, Target};
 
 pub use child::{ChildError, ServerChild};
-pub use matrix::{Cell, DEFAULT_BACKLOG, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
+pub use matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, PLANNED_ADDR, ServerKind, ServerSpec, planned_target};
 pub use output::{Header, Measured, Table};
 pub use pin::{BadCpuList, CpuSet, PinGuard};
 pub use progress::format_duration;
@@ -112,8 +122,8 @@ pub struct CompareArgs {
     )]
     pub connections: Vec<u32>,
     /// Custom matrix: request target, e.g. /sleep?ms=40 (repeatable) [default: /].
-    #[arg(long = "workload", value_name = "PATH", conflicts_with = "scenario")]
-    pub workloads: Vec<String>,
+    #[arg(long = "workload", value_name = "PATH", value_parser = planned_target, conflicts_with = "scenario")]
+    pub workloads: Vec<crate::load::Target>,
     /// Custom matrix: pool workers [default: the server's, one per server CPU].
     #[arg(short = 'w', long, conflicts_with = "scenario")]
     pub workers: Option<u32>,
@@ -161,9 +171,35 @@ pub struct CompareArgs {
     /// (tokio is a `--strategies` choice instead).
     #[arg(long)]
     pub no_reference: bool,
+    /// Measure every cell N times, interleaved (every cell once, then again
+    /// in reverse order, ...); tables give medians and ranges [default: 3
+    /// for a named scenario (1 with --quick), 1 for the default run and
+    /// custom matrices].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
+    /// Measure a run again, up to K times, when other processes took more
+    /// than 5 % of its server or load CPUs; every attempt stays in runs.csv,
+    /// the `counted` column marks the one that counts.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub retry_disturbed: u32,
+    /// After the run, compare it with an earlier result directory: printed,
+    /// and written to baseline.md in the new one (as `dispatchlab baseline`).
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
     /// Print the plan (every run, the estimated time) and exit.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// How many times every cell is measured: `--repeat`, else
+/// [`repeat::SCENARIO_REPEATS`] for a named scenario (once with `--quick`,
+/// a smoke test) and once for the default run and custom matrices.
+pub fn repeats(args: &CompareArgs) -> usize {
+    match (args.repeat, args.scenario) {
+        (Some(n), _) => n as usize,
+        (None, Some(_)) if !args.quick => repeat::SCENARIO_REPEATS,
+        (None, _) => 1,
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -186,6 +222,7 @@ are documented in results/README.md. Exit status: 0 when every run completed; 1 
 Examples:
   dispatchlab compare
   dispatchlab compare --scenario keepalive-starvation
+  dispatchlab compare --repeat 3 --retry-disturbed 2 --baseline results/before
   dispatchlab compare --scenario backlog --out results/backlog
   dispatchlab compare --strategies mutex-queue,inline --scopes request -c 64,1024 -d 5s
   dispatchlab compare --scenario plaintext --strategies work-stealing,tokio --scopes request
@@ -421,7 +458,15 @@ fn create_out_dir(args: &CompareArgs, run_name: &str) -> Result<PathBuf, Compare
 pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
     let mut setup = Setup::detect(args)?;
     let (plan, located) = plan_with_references(args, &mut setup)?;
-    let estimate: Duration = plan.cells.iter().map(Cell::estimate).sum();
+    if let Some(dir) = &args.baseline
+        && !dir.join("runs.csv").is_file()
+    {
+        return Err(CompareError::Invalid(format!(
+            "--baseline {}: no runs.csv there (give a directory written by compare)",
+            dir.display()
+        )));
+    }
+    let estimate = plan.cells.iter().map(Cell::estimate).sum::<Duration>() * setup.repeats as u32;
     print_plan(&plan, &setup, estimate);
     if args.dry_run {
         print_cells(&plan);
@@ -438,9 +483,12 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
     let interrupted = session.ctx.stop.load(Ordering::Relaxed);
     write_results(&mut session, &plan, &measured, interrupted)?;
     print_results(&session, &measured, clock.elapsed(), estimate);
+    if let Some(dir) = &args.baseline {
+        compare_with_baseline(dir, &session.dir);
+    }
     let failed = measured
         .iter()
-        .filter(|m| !m.ok())
+        .filter(|m| m.counts() && !m.ok())
         .map(|m| format!("{}: {}", m.cell.label(), m.row.outcome))
         .collect();
     Ok(Outcome {
@@ -449,6 +497,23 @@ pub fn run(args: &CompareArgs) -> Result<Outcome, CompareError> {
         failed,
         interrupted,
     })
+}
+
+/// `--baseline DIR`: the comparison printed and written to `baseline.md`;
+/// a failure to read either side is reported, the results stay.
+fn compare_with_baseline(baseline: &Path, current: &Path) {
+    println!();
+    let args = baseline::BaselineArgs {
+        baseline: baseline.to_owned(),
+        current: current.to_owned(),
+        markdown: Some(current.join("baseline.md")),
+    };
+    if let Err(err) = baseline::run(&args) {
+        eprintln!(
+            "dispatchlab compare: cannot compare with the baseline {}: {err}",
+            baseline.display()
+        );
+    }
 }
 
 /// What the comparison runs on: machine, CPU sets, load threads, and the
@@ -463,6 +528,13 @@ struct Setup {
     load_threads: u32,
     /// CPUs the servers may use (all of this process's when unpinned).
     server_cpu_count: u32,
+    disturbance_sets: disturbance::Sets,
+    /// Repeats of every cell.
+    repeats: usize,
+    /// Retries of a disturbed run.
+    retry_disturbed: u32,
+    /// The 1-minute load average before anything ran.
+    load_average: Option<f64>,
     notes: Vec<String>,
 }
 
@@ -492,7 +564,12 @@ impl Setup {
             .load_threads
             .unwrap_or_else(|| load_cpus.as_ref().map_or((allowed.len() / 2).max(1), CpuSet::len) as u32)
             .max(1);
+        let disturbance_sets = disturbance_sets(server_cpus.as_ref(), load_cpus.as_ref(), &allowed);
         Ok(Self {
+            disturbance_sets,
+            repeats: repeats(args),
+            retry_disturbed: args.retry_disturbed,
+            load_average: disturbance::load_average(),
             machine: Machine::detect(),
             started: results::timestamp_now(),
             run_name: results::run_name_now(),
@@ -511,6 +588,22 @@ impl Setup {
 
     fn load_cpus_text(&self) -> String {
         self.load_cpus.as_ref().map_or("-".into(), ToString::to_string)
+    }
+}
+
+/// The CPU sets to measure the disturbance of: server and load apart when
+/// they are disjoint, else one set of all the CPUs they share.
+fn disturbance_sets(server: Option<&CpuSet>, load: Option<&CpuSet>, allowed: &CpuSet) -> disturbance::Sets {
+    match (server, load) {
+        (Some(server), Some(load)) if !server.overlaps(load) => disturbance::Sets::Pinned {
+            server: server.cpus().to_vec(),
+            load: load.cpus().to_vec(),
+        },
+        (Some(server), Some(load)) => {
+            let both = server.cpus().iter().chain(load.cpus()).copied().collect();
+            disturbance::Sets::Shared(CpuSet::new(both).cpus().to_vec())
+        }
+        _ => disturbance::Sets::Shared(allowed.cpus().to_vec()),
     }
 }
 
@@ -551,15 +644,28 @@ fn print_plan(plan: &Plan, setup: &Setup, estimate: Duration) {
     println!("dispatchlab compare: {} ({})", plan.title, plan.name);
     println!("  varies: {}", plan.varies);
     println!("  shows:  {}", plan.shows);
+    let runs = match setup.repeats {
+        1 => format!("{} runs", plan.cells.len()),
+        repeats => format!(
+            "{} cells x {repeats} repeats = {} runs",
+            plan.cells.len(),
+            plan.cells.len() * repeats
+        ),
+    };
     println!(
-        "  {} runs, about {}; server CPUs {}, load CPUs {} ({} load thread{})",
-        plan.cells.len(),
+        "  {runs}, about {}; server CPUs {}, load CPUs {} ({} load thread{})",
         format_duration(estimate),
         setup.server_cpus_text(),
         setup.load_cpus_text(),
         setup.load_threads,
         if setup.load_threads == 1 { "" } else { "s" }
     );
+    if let Some(load) = setup.load_average.filter(|&load| load > disturbance::BUSY_LOAD_AVERAGE) {
+        println!(
+            "  warning: 1-minute load average {load:.2} (above {}): the machine is busy, the figures will be noisy",
+            disturbance::BUSY_LOAD_AVERAGE
+        );
+    }
 }
 
 /// `--dry-run`: every cell with its estimate.
@@ -647,6 +753,9 @@ fn prepare_output(
         load_threads: setup.load_threads,
         cells: plan.cells.len(),
         failed: 0,
+        repeats: setup.repeats,
+        retry_disturbed: setup.retry_disturbed,
+        load_average: setup.load_average,
         notes: Vec::new(),
     };
     let ctx = measure::Context {
@@ -654,6 +763,7 @@ fn prepare_output(
         machine: setup.machine,
         server_cpus: setup.server_cpus,
         load_cpus: setup.load_cpus,
+        disturbance_sets: setup.disturbance_sets,
         load_threads: setup.load_threads,
         command: setup.command,
         scenario: plan.name.clone(),
@@ -670,47 +780,120 @@ fn prepare_output(
     })
 }
 
-/// Measures the cells in order until the plan is done or Ctrl-C stops it;
-/// the result files are rewritten after every cell, so that an aborted
+/// Measures the cells round after round in the interleaved order
+/// ([`repeat::interleaved`]) until the plan is done or Ctrl-C stops it; the
+/// result files are rewritten after every run, so that an aborted
 /// comparison keeps what it measured.
 fn run_cells(session: &Session, plan: &Plan) -> Result<Vec<Measured>, CompareError> {
-    let mut progress = progress::Progress::new(plan.cells.iter().map(Cell::estimate).collect());
+    let repeats = session.header.repeats;
+    let visits = repeat::interleaved(plan.cells.len(), repeats);
+    let mut progress = progress::Progress::new(visits.iter().map(|v| plan.cells[v.cell].estimate()).collect());
     let mut measured: Vec<Measured> = Vec::new();
-    for (index, cell) in plan.cells.iter().enumerate() {
+    for (step, visit) in visits.iter().enumerate() {
         if session.ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        let label = cell.label();
-        progress.start(index, &format!("{}/{} {label}", index + 1, plan.cells.len()));
-        let result = measure::measure(&session.ctx, index, cell);
-        if let Some(report) = &result.report {
-            let path = session
-                .dir
-                .join("hgrm")
-                .join(format!("{index:03}-{}.hgrm", output::slug(&label)));
-            if let Err(err) = output::write_hgrm(&path, report, &result.row, &session.header) {
-                progress.println(&format!("dispatchlab compare: cannot write {}: {err}", path.display()));
-            }
-        }
-        if result.row.outcome != "ok" {
-            progress.println(&format!("dispatchlab compare: {label}: {}", result.row.outcome));
-        }
-        measured.push(Measured {
-            cell: cell.clone(),
-            row: result.row,
-        });
-        progress.finish_cell(index);
-        write_rows(session, &measured)?;
+        let cell = &plan.cells[visit.cell];
+        let round = match repeats {
+            1 => String::new(),
+            _ => format!(" (repeat {}/{repeats})", visit.round + 1),
+        };
+        progress.start(step, &format!("{}/{} {}{round}", step + 1, visits.len(), cell.label()));
+        measure_repeat(session, *visit, cell, &mut measured, &progress)?;
+        progress.finish_cell(step);
     }
     progress.finish();
     Ok(measured)
+}
+
+/// One repeat of a cell: measured, and measured again while it is flagged
+/// as disturbed, at most `--retry-disturbed` times. Every attempt is kept;
+/// the `counted` column marks the one that counts ([`counted_attempt`]).
+fn measure_repeat(
+    session: &Session,
+    visit: repeat::Visit,
+    cell: &Cell,
+    measured: &mut Vec<Measured>,
+    progress: &progress::Progress,
+) -> Result<(), CompareError> {
+    let first = measured.len();
+    let mut attempts = Vec::new();
+    for attempt in 0..=session.header.retry_disturbed {
+        if attempt > 0 {
+            if session.ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            progress.println(&format!(
+                "dispatchlab compare: {}: measuring again ({attempt})",
+                cell.label()
+            ));
+        }
+        let (mut m, worst) = measure_attempt(session, (visit.cell, cell), measured.len(), progress);
+        m.row.repeat = Some(visit.round as u32 + 1);
+        let disturbed = m.disturbed();
+        attempts.push((m.ok(), worst));
+        measured.push(m);
+        let counted = first + counted_attempt(&attempts);
+        for (index, m) in measured.iter_mut().enumerate().skip(first) {
+            m.row.counted = Some(index == counted);
+        }
+        write_rows(session, measured)?;
+        if !disturbed {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Of one repeat's attempts (`(complete, worst disturbance share)` each, in
+/// order), the one that counts: the least disturbed complete one (the first
+/// of equals, so the first undisturbed one, where the retries stop), or the
+/// last when none completed.
+fn counted_attempt(attempts: &[(bool, Option<f64>)]) -> usize {
+    attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, (complete, _))| *complete)
+        .min_by(|(_, (_, a)), (_, (_, b))| a.unwrap_or(0.0).total_cmp(&b.unwrap_or(0.0)))
+        .map_or(attempts.len().saturating_sub(1), |(index, _)| index)
+}
+
+/// One run of a cell as the `index`th row: measured, its `.hgrm` written,
+/// a bad outcome printed; with its worst disturbance share.
+fn measure_attempt(
+    session: &Session,
+    (cell_index, cell): (usize, &Cell),
+    index: usize,
+    progress: &progress::Progress,
+) -> (Measured, Option<f64>) {
+    let label = cell.label();
+    let result = measure::measure(&session.ctx, index, cell);
+    if let Some(report) = &result.report {
+        let path = session
+            .dir
+            .join("hgrm")
+            .join(format!("{index:03}-{}.hgrm", output::slug(&label)));
+        if let Err(err) = output::write_hgrm(&path, report, &result.row, &session.header) {
+            progress.println(&format!("dispatchlab compare: cannot write {}: {err}", path.display()));
+        }
+    }
+    if result.row.outcome != "ok" {
+        progress.println(&format!("dispatchlab compare: {label}: {}", result.row.outcome));
+    }
+    let worst = result.disturbance.and_then(|d| d.worst());
+    let measured = Measured {
+        index: cell_index,
+        cell: cell.clone(),
+        row: result.row,
+    };
+    (measured, worst)
 }
 
 /// `runs.csv` and `runs.json` with the rows so far.
 fn write_rows(session: &Session, measured: &[Measured]) -> Result<(), CompareError> {
     let rows: Vec<_> = measured.iter().map(|m| m.row.clone()).collect();
     output::write_csv(&session.dir, &rows).map_err(io_error("runs.csv"))?;
-    output::write_json(&session.dir, &session.header, &rows).map_err(io_error("runs.json"))
+    output::write_json(&session.dir, &session.header, measured).map_err(io_error("runs.json"))
 }
 
 /// The final header (end time, failures, notes), rows and `summary.md`.
@@ -722,14 +905,14 @@ fn write_results(
 ) -> Result<(), CompareError> {
     let header = &mut session.header;
     header.finished = results::timestamp_now();
-    header.failed = measured.iter().filter(|m| !m.ok()).count();
+    header.failed = measured.iter().filter(|m| m.counts() && !m.ok()).count();
     let mut notes = std::mem::take(&mut session.notes);
     notes.extend(output::notes(measured));
     if interrupted {
         notes.push(format!(
             "Interrupted (Ctrl-C) after {} of {} runs.",
-            measured.len(),
-            plan.cells.len()
+            measured.iter().filter(|m| m.counts()).count(),
+            plan.cells.len() * header.repeats
         ));
     }
     header.notes = notes;
@@ -775,6 +958,33 @@ mod tests {
     }
 
     #[test]
+    fn the_least_disturbed_complete_attempt_counts() {
+        assert_eq!(counted_attempt(&[(true, Some(0.01))]), 0);
+        assert_eq!(counted_attempt(&[(true, Some(0.30)), (true, Some(0.02))]), 1);
+        assert_eq!(counted_attempt(&[(true, Some(0.10)), (true, Some(0.40))]), 0);
+        assert_eq!(
+            counted_attempt(&[(true, Some(0.30)), (false, None)]),
+            0,
+            "a failed retry never counts"
+        );
+        assert_eq!(counted_attempt(&[(false, None), (false, None)]), 1);
+    }
+
+    #[test]
+    fn scenarios_repeat_three_times_and_the_default_run_once() {
+        let args = |flags: &[&str]| {
+            let line = std::iter::once("compare").chain(flags.iter().copied());
+            Compare::try_parse_from(line).expect("flags parse").args
+        };
+        assert_eq!(repeats(&args(&[])), 1);
+        assert_eq!(repeats(&args(&["-c", "16"])), 1);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound"])), repeat::SCENARIO_REPEATS);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound", "--quick"])), 1);
+        assert_eq!(repeats(&args(&["--scenario", "io-bound", "--repeat", "5"])), 5);
+        assert!(Compare::try_parse_from(["compare", "--repeat", "0"]).is_err());
+    }
+
+    #[test]
     fn a_matrix_flag_given_makes_a_custom_run_even_at_its_default_value() {
         assert_eq!(plan_of(&[]).name, "default");
         for flags in [
@@ -785,6 +995,7 @@ mod tests {
         ] {
             assert_eq!(plan_of(flags).name, "custom", "{flags:?}");
         }
-        assert_eq!(plan_of(&["--timeout", "2s"]).cells, plan_of(&[]).cells);
+        let debug = |plan: Plan| format!("{:?}", plan.cells);
+        assert_eq!(debug(plan_of(&["--timeout", "2s"])), debug(plan_of(&[])));
     }
 }

@@ -5,6 +5,17 @@
 //! Tables are built once ([`tables`]) and rendered twice: as aligned text
 //! for the terminal (kept within 100 columns) and as Markdown for the
 //! summary (with more columns).
+//!
+//! With `--repeat N` a table line is a cell over its repeats ([`CellSummary`]):
+//! req/s, p50 and p99 are the medians of the repeats that count, with their
+//! min–max range (the terminal shows the req/s range relative to the
+//! median in place of the max latency, and no latency ranges, to stay
+//! within 100 columns); the other columns are the median repeat's (by req/s, or by
+//! time in fixed-count tables). Min–max rather than a bootstrap interval:
+//! with three repeats a bootstrap interval of the median is no narrower,
+//! and a range can be checked by eye (see [`Spread`]). Two cells whose
+//! req/s ranges overlap are "within noise": `xbest`/`xnginx` carry `≈`, and
+//! a footnote names the neighbours a ranking cannot tell apart.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -12,7 +23,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::disturbance::{BUSY_LOAD_AVERAGE, DISTURBED};
 use super::matrix::Cell;
+use super::repeat::Spread;
 use super::scenario::Plan;
 use crate::load::Report;
 use crate::results::{self, RunRow};
@@ -20,6 +33,8 @@ use crate::results::{self, RunRow};
 /// A measured cell: its definition and its row.
 #[derive(Clone, Debug)]
 pub struct Measured {
+    /// The cell's index in the plan: a cell's repeats and attempts share it.
+    pub index: usize,
     /// What was measured.
     pub cell: Cell,
     /// What came out.
@@ -27,10 +42,120 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// Whether the row is a complete measurement.
+    /// Whether the row is a complete measurement: `ok`, or flagged as
+    /// disturbed (which is not a failure).
     pub fn ok(&self) -> bool {
-        self.row.outcome == "ok"
+        self.row.outcome == "ok" || self.disturbed()
     }
+
+    /// Whether the run was complete but its CPUs were disturbed.
+    pub fn disturbed(&self) -> bool {
+        self.row.outcome.starts_with(DISTURBED)
+    }
+
+    /// Whether the row counts for its cell (not an attempt measured again).
+    pub fn counts(&self) -> bool {
+        self.row.counted != Some(false)
+    }
+}
+
+/// A cell over its repeats: what one table line shows.
+#[derive(Clone, Debug)]
+pub struct CellSummary<'a> {
+    /// Every repeat that counts, in the order measured.
+    pub repeats: Vec<&'a Measured>,
+    /// The median repeat (by the table's key), whose other columns are shown.
+    pub median: &'a Measured,
+}
+
+impl<'a> CellSummary<'a> {
+    /// The cells of `measured` (only the attempts that count), in the order
+    /// they first appear; `key` picks the median repeat.
+    pub fn of(measured: impl IntoIterator<Item = &'a Measured>, key: fn(&RunRow) -> f64) -> Vec<CellSummary<'a>> {
+        let mut cells: Vec<Vec<&Measured>> = Vec::new();
+        for m in measured.into_iter().filter(|m| m.counts()) {
+            match cells.iter_mut().find(|repeats| repeats[0].index == m.index) {
+                Some(repeats) => repeats.push(m),
+                None => cells.push(vec![m]),
+            }
+        }
+        cells
+            .into_iter()
+            .map(|repeats| {
+                let mut ok: Vec<&Measured> = repeats.iter().copied().filter(|m| m.ok()).collect();
+                ok.sort_by(|a, b| key(&a.row).total_cmp(&key(&b.row)));
+                // The lower middle for an even count; the last repeat when none completed.
+                let median = ok.get(ok.len().saturating_sub(1) / 2).copied();
+                CellSummary {
+                    median: median.unwrap_or(repeats[repeats.len() - 1]),
+                    repeats,
+                }
+            })
+            .collect()
+    }
+
+    /// The spread of a figure over the complete repeats.
+    pub fn spread(&self, figure: impl Fn(&RunRow) -> Option<f64>) -> Option<Spread> {
+        Spread::of(self.repeats.iter().filter(|m| m.ok()).filter_map(|m| figure(&m.row)))
+    }
+
+    /// req/s over the repeats.
+    pub fn rps(&self) -> Option<Spread> {
+        self.spread(|r| Some(r.rps))
+    }
+
+    /// Whether the cell completed at least once.
+    pub fn ok(&self) -> bool {
+        self.median.ok()
+    }
+}
+
+/// The headline latency at `name` (`p50`, `p99`) of a row: over every
+/// offered request, the answered-only figure where that is unknown (wrk).
+fn headline_us(r: &RunRow, name: &str) -> Option<f64> {
+    let (all, answered) = match name {
+        "p50" => (r.latency_all_p50_us, r.latency_p50_us),
+        "p90" => (r.latency_all_p90_us, r.latency_p90_us),
+        "p99" => (r.latency_all_p99_us, r.latency_p99_us),
+        "p999" => (r.latency_all_p999_us, r.latency_p999_us),
+        _ => (r.latency_all_max_us, r.latency_max_us),
+    };
+    all.or(answered)
+}
+
+/// A cell's figure for runs.json: its repeats' median and range.
+#[derive(Clone, Debug, Serialize)]
+pub struct CellJson {
+    /// The table the cell is in.
+    pub group: String,
+    /// The cell, as the progress bar names it.
+    pub label: String,
+    /// Repeats that count (complete or not).
+    pub repeats: usize,
+    /// Of those, flagged as disturbed.
+    pub disturbed: usize,
+    /// Answered requests per second over the complete repeats.
+    pub rps: Option<Spread>,
+    /// Median latency (over every offered request), µs.
+    pub p50_us: Option<Spread>,
+    /// 99th percentile latency (over every offered request), µs.
+    pub p99_us: Option<Spread>,
+}
+
+/// Every cell's medians and ranges.
+pub fn cells_json(measured: &[Measured]) -> Vec<CellJson> {
+    CellSummary::of(measured, |r| r.rps)
+        .iter()
+        .map(|c| CellJson {
+            group: c.median.cell.group.clone(),
+            label: c.median.cell.label(),
+            repeats: c.repeats.len(),
+            disturbed: c.repeats.iter().filter(|m| m.disturbed()).count(),
+            rps: c.rps(),
+            p50_us: c.spread(|r| headline_us(r, "p50")),
+            p99_us: c.spread(|r| headline_us(r, "p99")),
+        })
+        .collect()
 }
 
 /// The context every file records.
@@ -74,6 +199,12 @@ pub struct Header {
     pub cells: usize,
     /// Rows whose outcome is not `ok`.
     pub failed: usize,
+    /// Repeats of every cell (`--repeat`).
+    pub repeats: usize,
+    /// Times a disturbed run is measured again at most (`--retry-disturbed`).
+    pub retry_disturbed: u32,
+    /// The 1-minute load average when the comparison started.
+    pub load_average: Option<f64>,
     /// Remarks on reading the results (also in `summary.md`).
     pub notes: Vec<String>,
 }
@@ -84,16 +215,23 @@ pub fn write_csv(dir: &Path, rows: &[RunRow]) -> io::Result<()> {
     results::write_csv(io::BufWriter::new(file), rows).map_err(io::Error::other)
 }
 
-/// Writes `runs.json`: `{"header": {...}, "rows": [...]}`.
-pub fn write_json(dir: &Path, header: &Header, rows: &[RunRow]) -> io::Result<()> {
+/// Writes `runs.json`: `{"header": {...}, "rows": [...], "cells": [...]}`,
+/// the cells with the medians and ranges of their repeats.
+pub fn write_json(dir: &Path, header: &Header, measured: &[Measured]) -> io::Result<()> {
     #[derive(Serialize)]
     struct Json<'a> {
         header: &'a Header,
-        rows: &'a [RunRow],
+        rows: Vec<&'a RunRow>,
+        cells: Vec<CellJson>,
     }
+    let json = Json {
+        header,
+        rows: measured.iter().map(|m| &m.row).collect(),
+        cells: cells_json(measured),
+    };
     let file = std::fs::File::create(dir.join("runs.json"))?;
     let mut out = io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut out, &Json { header, rows }).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut out, &json).map_err(io::Error::other)?;
     writeln!(out)?;
     out.flush()
 }
@@ -247,17 +385,51 @@ const UNDER_ANSWERED: &str = "‡";
 /// decided it; the answered-only column when the all-offered one is unknown
 /// (wrk rows).
 fn fmt_headline(r: &RunRow, name: &str) -> String {
-    let (all, answered) = match name {
-        "p50" => (r.latency_all_p50_us, r.latency_p50_us),
-        "p90" => (r.latency_all_p90_us, r.latency_p90_us),
-        "p99" => (r.latency_all_p99_us, r.latency_p99_us),
-        "p999" => (r.latency_all_p999_us, r.latency_p999_us),
-        _ => (r.latency_all_max_us, r.latency_max_us),
+    lower_bound_mark(r.is_lower_bound(name), fmt_us(headline_us(r, name)))
+}
+
+fn lower_bound_mark(bound: bool, text: String) -> String {
+    if bound { format!("≥ {text}") } else { text }
+}
+
+/// A cell's headline latency: the median over its repeats, with the range
+/// when `range`; `≥` when a lower bound may have decided any repeat's.
+fn fmt_cell_latency(cell: &CellSummary, name: &str, range: bool) -> String {
+    let Some(spread) = cell.spread(|r| headline_us(r, name)) else {
+        return fmt_headline(&cell.median.row, name);
     };
-    match all {
-        Some(us) if r.is_lower_bound(name) => format!("≥ {}", fmt_us(Some(us))),
-        Some(us) => fmt_us(Some(us)),
-        None => fmt_us(answered),
+    let bound = cell.repeats.iter().any(|m| m.ok() && m.row.is_lower_bound(name));
+    lower_bound_mark(bound, fmt_spread(&spread, range, |us| fmt_us(Some(us))))
+}
+
+/// `median (min–max)`, or the median alone for one value or without `range`.
+fn fmt_spread(spread: &Spread, range: bool, fmt: impl Fn(f64) -> String) -> String {
+    if spread.count < 2 || !range {
+        fmt(spread.median)
+    } else {
+        format!("{} ({}–{})", fmt(spread.median), fmt(spread.min), fmt(spread.max))
+    }
+}
+
+/// `-3.1/+4.2%`: a spread's min and max relative to its median; `-` for
+/// one value.
+fn fmt_relative_range(spread: &Spread) -> String {
+    if spread.count < 2 || spread.median == 0.0 {
+        return "-".into();
+    }
+    let percent = |value: f64| (value / spread.median - 1.0) * 100.0;
+    format!("{:.1}/+{:.1}%", percent(spread.min), percent(spread.max))
+}
+
+/// The mark of a ratio between two cells whose req/s ranges overlap.
+const WITHIN_NOISE: &str = "≈";
+
+/// `≈` when both were repeated and their ranges overlap (a single
+/// measurement has no range, so it is never marked either way).
+fn noise_mark(a: Option<Spread>, b: Option<Spread>) -> &'static str {
+    match (a, b) {
+        (Some(a), Some(b)) if a.count >= 2 && b.count >= 2 && a.within_noise_of(&b) => WITHIN_NOISE,
+        _ => "",
     }
 }
 
@@ -330,74 +502,149 @@ fn groups(measured: &[Measured]) -> Vec<&str> {
     groups
 }
 
-/// The tables of a run, one per group. `wide` adds the columns that do not
-/// fit in 100 terminal columns.
+/// The tables of a run, one per group, one line per cell over its repeats
+/// (the attempts that count). `wide` adds the columns that do not fit in
+/// 100 terminal columns.
 pub fn tables(measured: &[Measured], wide: bool) -> Vec<Table> {
     groups(measured)
         .into_iter()
         .map(|group| {
-            let members: Vec<&Measured> = measured.iter().filter(|m| m.cell.group == group).collect();
-            if members.iter().all(|m| m.cell.load.requests_per_connection.is_some()) {
-                fixed_count_table(group, &members, wide)
+            let members = measured.iter().filter(|m| m.cell.group == group);
+            if measured
+                .iter()
+                .filter(|m| m.cell.group == group)
+                .all(|m| m.cell.load.requests_per_connection.is_some())
+            {
+                fixed_count_table(group, &CellSummary::of(members, |r| r.duration_s), wide)
             } else {
-                ranking_table(group, &members, wide)
+                ranking_table(group, &CellSummary::of(members, |r| r.rps), wide)
             }
         })
         .collect()
 }
 
-/// A timed group: one line per server, most answered requests per second
-/// first; a row answered below [`ANSWERED_SHARE_MARK`] of what was offered
-/// is marked and footnoted, and every latency is over all offered requests,
-/// so a starved row cannot show a flattering p99.
-fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
-    let mut sorted: Vec<&Measured> = members.to_vec();
-    sorted.sort_by(|a, b| b.row.rps.total_cmp(&a.row.rps));
-    let best = sorted.iter().filter(|m| m.ok()).map(|m| m.row.rps).fold(0.0, f64::max);
-    let reference = members
+/// A cell's label with its marks, and the footnotes that explain them:
+/// `(!)` a failed repeat, `~` a disturbed one, [`UNDER_ANSWERED`] a starved
+/// median repeat.
+fn marked_label(cell: &CellSummary, shown: &str, label: &str, footnotes: &mut Vec<String>) -> String {
+    let mut marked = shown.to_owned();
+    let repeated = cell.repeats.len() > 1;
+    let which = |m: &Measured| match (repeated, m.row.repeat) {
+        (true, Some(repeat)) => format!("{label} (repeat {repeat})"),
+        _ => label.to_owned(),
+    };
+    let failed: Vec<&&Measured> = cell.repeats.iter().filter(|m| !m.ok()).collect();
+    if !failed.is_empty() {
+        marked.push_str(" (!)");
+    }
+    footnotes.extend(failed.iter().map(|m| format!("{} failed: {}", which(m), m.row.outcome)));
+    let disturbed: Vec<String> = cell
+        .repeats
         .iter()
-        .find(|m| m.cell.is_reference() && m.ok())
-        .map(|m| m.row.rps);
-    let ideal = members.iter().any(|m| m.cell.ideal_rps.is_some());
-    let mut columns = vec!["server", "w", "req/s", "p50", "p99", "max", "errors", "served"];
+        .filter(|m| m.disturbed())
+        .map(|m| match (repeated, m.row.repeat) {
+            (true, Some(repeat)) => format!("repeat {repeat} {}", m.row.disturbance),
+            _ => m.row.disturbance.clone(),
+        })
+        .collect();
+    if !disturbed.is_empty() {
+        marked.push_str(" ~");
+        footnotes.push(format!("{label} ~ disturbed: {}", disturbed.join("; ")));
+    }
+    if let Some(note) = under_answered_note(label, &cell.median.row) {
+        marked.push(' ');
+        marked.push_str(UNDER_ANSWERED);
+        footnotes.push(note);
+    }
+    marked
+}
+
+/// The footnote naming neighbours in the ranking whose req/s ranges
+/// overlap (`a ≈ b ≈ c`), if any.
+fn noise_note(sorted: &[CellSummary]) -> Option<String> {
+    let mut chains: Vec<Vec<String>> = Vec::new();
+    let mut previous: Option<&CellSummary> = None;
+    for cell in sorted.iter().filter(|c| c.ok()) {
+        let label = cell.median.cell.server.label();
+        match previous {
+            Some(above) if noise_mark(above.rps(), cell.rps()) == WITHIN_NOISE => match chains.last_mut() {
+                Some(chain) if chain.last() == Some(&above.median.cell.server.label()) => chain.push(label),
+                _ => chains.push(vec![above.median.cell.server.label(), label]),
+            },
+            _ => {}
+        }
+        previous = Some(cell);
+    }
+    (!chains.is_empty()).then(|| {
+        let chains: Vec<String> = chains.iter().map(|chain| chain.join(" ≈ ")).collect();
+        format!(
+            "{WITHIN_NOISE} within noise (req/s ranges overlap, not ranked): {}",
+            chains.join("; ")
+        )
+    })
+}
+
+/// A timed group: one line per cell, the most answered requests per second
+/// (median over the repeats) first; a cell whose median repeat answered
+/// below [`ANSWERED_SHARE_MARK`] of what was offered is marked and
+/// footnoted, and every latency is over all offered requests, so a starved
+/// cell cannot show a flattering p99.
+fn ranking_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
+    let mut sorted: Vec<CellSummary> = cells.to_vec();
+    let median_rps = |c: &CellSummary| c.rps().map_or(0.0, |s| s.median);
+    sorted.sort_by(|a, b| median_rps(b).total_cmp(&median_rps(a)));
+    let best = sorted.iter().find(|c| c.ok()).and_then(CellSummary::rps);
+    let reference = cells.iter().find(|c| c.median.cell.is_reference());
+    let reference_rps = reference.filter(|c| c.ok()).and_then(CellSummary::rps);
+    let ideal = cells.iter().any(|c| c.median.cell.ideal_rps.is_some());
+    // Over repeats the terminal shows req/s's range relative to the median
+    // in place of the max latency, to stay within 100 columns.
+    let repeated = !wide && cells.iter().any(|c| c.repeats.len() > 1);
+    let last_latency = if repeated { "range" } else { "max" };
+    let mut columns = vec!["server", "w", "req/s", "p50", "p99", last_latency, "errors", "served"];
     if wide {
         columns.extend(["timeouts", "offered", "unsent", "unansw", "p90", "p99.9", "CPU s"]);
     }
     // Memory per connection, where a table holds enough connections for the
     // server's fixed part to fade (c10k, c100k).
-    let per_connection = members.iter().all(|m| m.row.connections >= PER_CONNECTION_FROM);
+    let per_connection = cells.iter().all(|c| c.median.row.connections >= PER_CONNECTION_FROM);
     columns.extend(["RSS MiB", "thr"]);
     if per_connection {
         columns.push("KiB/conn");
     }
     columns.push("xbest");
-    if let Some(name) = members.iter().find(|m| m.cell.is_reference()).map(|m| &m.row.strategy) {
+    if let Some(name) = reference.map(|c| &c.median.row.strategy) {
         columns.push(if name == "nginx" { "xnginx" } else { "xref" });
     }
     if ideal {
         columns.push("xideal");
     }
+    let best_cell = sorted.iter().find(|c| c.ok()).map(|c| c.median.index);
+    let ratio = |cell: &CellSummary, to: Option<Spread>, to_cell: Option<usize>| {
+        let (rps, to) = (cell.rps(), to.filter(|s| s.median > 0.0));
+        let value = fmt_ratio(rps.zip(to).map(|(rps, to)| rps.median / to.median));
+        let itself = to_cell == Some(cell.median.index);
+        format!("{value}{}", if itself { "" } else { noise_mark(rps, to) })
+    };
     let mut rows = Vec::new();
     let mut footnotes = Vec::new();
-    for m in sorted {
-        let r = &m.row;
-        let mut server = m.cell.server.label();
-        if !m.ok() {
-            server.push_str(" (!)");
-            footnotes.push(format!("{} failed: {}", m.cell.server.label(), r.outcome));
-        }
-        if let Some(note) = under_answered_note(&m.cell.server.label(), r) {
-            server.push(' ');
-            server.push_str(UNDER_ANSWERED);
-            footnotes.push(note);
-        }
+    for cell in &sorted {
+        let (m, r) = (cell.median, &cell.median.row);
+        let rps = cell
+            .rps()
+            .map_or_else(|| fmt_rps(r.rps), |s| fmt_spread(&s, wide, fmt_rps));
+        let last_latency = if repeated {
+            cell.rps().map_or_else(|| "-".into(), |s| fmt_relative_range(&s))
+        } else {
+            fmt_headline(r, "max")
+        };
         let mut cells = vec![
-            server,
+            marked_label(cell, &m.cell.server.label(), &m.cell.server.label(), &mut footnotes),
             opt(r.workers),
-            fmt_rps(r.rps),
-            fmt_headline(r, "p50"),
-            fmt_headline(r, "p99"),
-            fmt_headline(r, "max"),
+            rps,
+            fmt_cell_latency(cell, "p50", wide),
+            fmt_cell_latency(cell, "p99", wide),
+            last_latency,
             r.errors_total.to_string(),
             fmt_served(r),
         ];
@@ -419,15 +666,17 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
                 |kib| format!("{:.2}", kib as f64 / f64::from(r.connections.max(1))),
             ));
         }
-        cells.push(fmt_ratio((best > 0.0).then(|| r.rps / best)));
-        if columns.contains(&"xnginx") || columns.contains(&"xref") {
-            cells.push(fmt_ratio(reference.filter(|&n| n > 0.0).map(|n| r.rps / n)));
+        cells.push(ratio(cell, best, best_cell));
+        if reference.is_some() {
+            cells.push(ratio(cell, reference_rps, reference.map(|c| c.median.index)));
         }
         if ideal {
-            cells.push(fmt_ratio(m.cell.ideal_rps.filter(|&i| i > 0.0).map(|i| r.rps / i)));
+            let model = m.cell.ideal_rps.filter(|&i| i > 0.0);
+            cells.push(fmt_ratio(cell.rps().zip(model).map(|(rps, i)| rps.median / i)));
         }
         rows.push(cells);
     }
+    footnotes.extend(noise_note(&sorted));
     let mut right = vec![true; columns.len()];
     right[0] = false;
     Table {
@@ -440,8 +689,9 @@ fn ranking_table(group: &str, members: &[&Measured], wide: bool) -> Table {
 }
 
 /// A fixed-count group (the backlog scenario): one line per client count,
-/// in plan order, with the seed experiment's columns.
-fn fixed_count_table(group: &str, members: &[&Measured], wide: bool) -> Table {
+/// in plan order, with the seed experiment's columns; over repeats, the
+/// time is the median with its range and the rest is the median repeat's.
+fn fixed_count_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
     let mut columns = vec![
         "P",
         "repeats",
@@ -460,17 +710,20 @@ fn fixed_count_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     }
     let mut rows = Vec::new();
     let mut footnotes = Vec::new();
-    for m in members {
-        let r = &m.row;
-        let mut p = r.connections.to_string();
-        if !m.ok() {
-            p.push_str(" (!)");
-            footnotes.push(format!("P={} failed: {}", r.connections, r.outcome));
-        }
+    for cell in cells {
+        let r = &cell.median.row;
+        let time = cell
+            .spread(|r| Some(r.duration_s * 1e3))
+            .map_or_else(|| "-".into(), |s| fmt_spread(&s, true, |ms| format!("{ms:.0}")));
         let mut cells = vec![
-            p,
+            marked_label(
+                cell,
+                &r.connections.to_string(),
+                &format!("P={}", r.connections),
+                &mut footnotes,
+            ),
             opt(r.requests_per_connection),
-            format!("{:.0}", r.duration_s * 1e3),
+            time,
             r.theoretical_min_ms.map_or_else(|| "-".into(), |t| format!("{t:.0}")),
             r.amplification.map_or_else(|| "-".into(), |a| format!("{a:.2}")),
             fmt_us(r.latency_p50_us),
@@ -492,8 +745,8 @@ fn fixed_count_table(group: &str, members: &[&Measured], wide: bool) -> Table {
     }
     Table {
         title: group.to_owned(),
+        right: vec![true; columns.len()],
         columns: columns.into_iter().map(str::to_owned).collect(),
-        right: vec![true; if wide { 15 } else { 11 }],
         rows,
         footnotes,
     }
@@ -502,6 +755,7 @@ fn fixed_count_table(group: &str, members: &[&Measured], wide: bool) -> Table {
 /// Remarks that help read the rows: starvation, counters that are
 /// host-wide, coordinated-omission correction, failures.
 pub fn notes(measured: &[Measured]) -> Vec<String> {
+    let measured: Vec<Measured> = measured.iter().filter(|m| m.counts()).cloned().collect();
     let mut notes = Vec::new();
     let starved: Vec<&Measured> = measured
         .iter()
@@ -517,7 +771,7 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
         })
         .collect();
     if let Some(first) = starved.first() {
-        let labels: Vec<String> = starved.iter().map(|m| m.cell.label()).collect();
+        let labels = unique_labels(starved.iter().copied());
         notes.push(format!(
             "Read timeouts in connection scope are keep-alive starvation, not a fault of the runner: a job there is a \
              whole connection, so a pool of N workers serves N connections and the others wait (head-of-line \
@@ -527,19 +781,15 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
             labels.join("; ")
         ));
     }
-    let hidden: Vec<String> = measured
-        .iter()
-        .filter(|m| {
-            let (cell, r) = (&m.cell, &m.row);
-            r.scope == "connection"
-                && r.connection_mode == "keepalive"
-                && r.workers.is_some_and(|w| w < r.connections)
-                && r.strategy != "thread-per-task"
-                && cell.load.requests_per_connection.is_none()
-                && cell.load.warmup + cell.load.duration <= cell.load.timeout
-        })
-        .map(|m| m.cell.label())
-        .collect();
+    let hidden = unique_labels(measured.iter().filter(|m| {
+        let (cell, r) = (&m.cell, &m.row);
+        r.scope == "connection"
+            && r.connection_mode == "keepalive"
+            && r.workers.is_some_and(|w| w < r.connections)
+            && r.strategy != "thread-per-task"
+            && cell.load.requests_per_connection.is_none()
+            && cell.load.warmup + cell.load.duration <= cell.load.timeout
+    }));
     if !hidden.is_empty() {
         notes.push(format!(
             "Runs shorter than the request timeout end before a starved connection times out, so starvation shows \
@@ -564,6 +814,7 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
                 .into(),
         );
     }
+    notes.extend(repeat_notes(&measured));
     if measured.iter().any(Measured::ok) {
         notes.push(
             "RSS is the server's VmHWM (peak resident set, KiB in the CSV; for nginx the sum over its master and \
@@ -573,6 +824,50 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
         );
     }
     notes
+}
+
+/// The cell labels of `measured`, each once, in first-seen order.
+fn unique_labels<'a>(measured: impl Iterator<Item = &'a Measured>) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::new();
+    for label in measured.map(|m| m.cell.label()) {
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    labels
+}
+
+/// What repeats and disturbance flags mean for reading the tables.
+fn repeat_notes(measured: &[Measured]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if measured.iter().any(Measured::disturbed) {
+        notes.push(format!(
+            "~ disturbed: other processes (or steal time) took more than {:.0} % of the server's or the load \
+             generator's CPUs during the run (the disturbance column of runs.csv, results/README.md): its figures \
+             say more about the machine than about the server. Measure on a quiet machine, or with \
+             --retry-disturbed K.",
+            super::disturbance::DISTURBED_ABOVE * 100.0
+        ));
+    }
+    let cells = CellSummary::of(measured, |r| r.rps);
+    if cells.iter().any(CellSummary::ok) && cells.iter().all(|c| c.repeats.len() < 2) {
+        notes.push(
+            "Each cell was measured once: one run has no spread, so no difference here is known to be beyond the \
+             noise of the machine (compare --repeat 3 measures every cell three times, interleaved)."
+                .into(),
+        );
+    }
+    notes
+}
+
+/// The header line that warns of a busy machine, if it was.
+fn busy_warning(header: &Header) -> Option<String> {
+    let load = header.load_average.filter(|&load| load > BUSY_LOAD_AVERAGE)?;
+    Some(format!(
+        "- **warning**: the machine was busy when the run started: 1-minute load average {load:.2}, above \
+         {BUSY_LOAD_AVERAGE} (`compare::disturbance::BUSY_LOAD_AVERAGE`); the figures are not for reading as \
+         findings (see the disturbance column)"
+    ))
 }
 
 /// The whole `summary.md`.
@@ -595,6 +890,22 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
     let _ = writeln!(text, "- **build**: {}, git {}", header.rustc, header.git_rev);
     let _ = writeln!(text, "- **command**: `{}`", header.command);
     let _ = writeln!(text, "- **regenerate**: `{regenerate}`");
+    let load = header
+        .load_average
+        .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    let _ = writeln!(
+        text,
+        "- **repeats**: {} per cell, interleaved (odd rounds in reverse order); {}; 1-minute load average at the \
+         start {load}",
+        header.repeats,
+        match header.retry_disturbed {
+            0 => "a disturbed run is not measured again (--retry-disturbed 0)".to_owned(),
+            k => format!("a disturbed run is measured again up to {k} time(s)"),
+        }
+    );
+    if let Some(warning) = busy_warning(header) {
+        let _ = writeln!(text, "{warning}");
+    }
     let _ = writeln!(
         text,
         "- **time**: {} to {}; {} runs, {} failed\n",
@@ -615,8 +926,11 @@ pub fn summary_markdown(header: &Header, plan: &Plan, measured: &[Measured], reg
          answer, of all; RSS = server peak \
          resident set; thr = server peak threads; xbest = req/s over the group's best; xnginx = over nginx's; \
          xideal = over the scenario's model. Fixed-count tables: P clients x repeats, time used, theoretical \
-         minimum, xmin = amplification, listen overflows, SYN retransmits, connect errors. Every column of \
-         runs.csv is documented in results/README.md.\n",
+         minimum, xmin = amplification, listen overflows, SYN retransmits, connect errors. One line per cell: \
+         with repeats, req/s, p50 and p99 (fixed-count: time) are the medians of its repeats that count, with \
+         their (min–max), and the other columns are the median repeat's; {WITHIN_NOISE} after xbest/xnginx = \
+         within noise (the req/s ranges overlap); ~ = a repeat disturbed by other processes, (!) = a failed \
+         one (both footnoted). Every column of runs.csv is documented in results/README.md.\n",
         ANSWERED_SHARE_MARK * 100.0
     );
     let _ = writeln!(text, "## Results\n");
@@ -639,12 +953,15 @@ mod tests {
 
     use super::*;
     use crate::Strategy;
-    use crate::compare::matrix::{LoadSpec, ServerKind, ServerSpec};
+    use crate::compare::matrix::{ServerKind, ServerSpec, closed_load, planned};
     use crate::server::Scope;
 
     fn measured(strategy: Strategy, scope: Scope, rps: f64, timeouts: u64) -> Measured {
-        let load = LoadSpec::closed("/", 256, Duration::from_secs(2), Duration::from_millis(300));
+        let load = closed_load(&planned("/"), 256, Duration::from_secs(2), Duration::from_millis(300));
+        // One cell per strategy and scope.
+        let index = Strategy::ALL.iter().position(|&s| s == strategy).unwrap_or(0) * 2 + scope as usize;
         Measured {
+            index,
             cell: Cell {
                 group: "/ c=256".into(),
                 server: ServerSpec {
@@ -766,6 +1083,150 @@ mod tests {
             "{:?}",
             table.footnotes
         );
+    }
+
+    /// Repeat `repeat` (from 1) of a cell at `rps`.
+    fn repeat_of(strategy: Strategy, rps: f64, p99_us: f64, repeat: u32) -> Measured {
+        let mut m = measured(strategy, Scope::Request, rps, 0);
+        m.row.repeat = Some(repeat);
+        m.row.counted = Some(true);
+        m.row.latency_all_p99_us = Some(p99_us);
+        m
+    }
+
+    /// Three repeats each of mutex-queue (100–110 req/s), inline (300–320)
+    /// and rayon (104–112, overlapping mutex-queue's), interleaved.
+    fn three_cells_three_repeats() -> Vec<Measured> {
+        let mut rows = Vec::new();
+        for (repeat, order) in [(1, [0, 1, 2]), (2, [2, 1, 0]), (3, [0, 1, 2])] {
+            for cell in order {
+                let r = repeat as usize - 1;
+                rows.push(match cell {
+                    0 => repeat_of(
+                        Strategy::MutexQueue,
+                        [100.0, 110.0, 105.0][r],
+                        [900.0, 1000.0, 950.0][r],
+                        repeat,
+                    ),
+                    1 => repeat_of(
+                        Strategy::Inline,
+                        [310.0, 300.0, 320.0][r],
+                        [400.0, 500.0, 450.0][r],
+                        repeat,
+                    ),
+                    _ => repeat_of(
+                        Strategy::Rayon,
+                        [112.0, 104.0, 108.0][r],
+                        [700.0, 800.0, 750.0][r],
+                        repeat,
+                    ),
+                });
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn a_cell_over_its_repeats_is_its_median_with_the_min_max_range() {
+        let rows = three_cells_three_repeats();
+        let cells = CellSummary::of(&rows, |r| r.rps);
+        assert_eq!(cells.len(), 3, "one summary per cell, not per row");
+        let mutex = &cells[0];
+        assert_eq!(
+            mutex.repeats.iter().map(|m| m.row.repeat).collect::<Vec<_>>(),
+            [Some(1), Some(2), Some(3)]
+        );
+        assert_eq!(mutex.median.row.rps, 105.0, "the median repeat by req/s");
+        let rps = mutex.rps().expect("req/s");
+        assert_eq!((rps.median, rps.min, rps.max, rps.count), (105.0, 100.0, 110.0, 3));
+
+        let wide = &tables(&rows, true)[0];
+        let column = |name: &str| wide.columns.iter().position(|c| c == name).expect(name);
+        let names: Vec<&str> = wide.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(names, ["inline/request", "rayon/request", "mutex-queue/request"]);
+        assert_eq!(wide.rows[0][column("req/s")], "310 (300–320)");
+        assert_eq!(wide.rows[0][column("p99")], "450us (400us–500us)");
+        assert_eq!(wide.rows[0][column("xbest")], "1.00");
+        assert_eq!(wide.rows[1][column("xbest")], "0.35", "disjoint from the best: no ≈");
+
+        let json = cells_json(&rows);
+        assert_eq!(json[0].label, rows[0].cell.label());
+        assert_eq!((json[0].repeats, json[0].disturbed), (3, 0));
+        assert_eq!(
+            json[0].p99_us.map(|s| (s.median, s.min, s.max)),
+            Some((950.0, 900.0, 1000.0))
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_are_within_noise_and_the_terminal_shows_the_relative_range() {
+        let rows = three_cells_three_repeats();
+        let text = &tables(&rows, false)[0];
+        let column = |name: &str| text.columns.iter().position(|c| c == name).expect(name);
+        let rayon = &text.rows[1];
+        assert_eq!(rayon[0], "rayon/request");
+        assert_eq!(rayon[column("req/s")], "108");
+        assert_eq!(rayon[column("range")], "-3.7/+3.7%");
+        let mutex = &text.rows[2];
+        assert_eq!(mutex[column("xbest")], "0.34");
+        assert!(
+            text.footnotes
+                .iter()
+                .any(|n| n.contains("within noise") && n.ends_with("rayon/request ≈ mutex-queue/request")),
+            "{:?}",
+            text.footnotes
+        );
+        assert!(
+            text.to_text().lines().all(|l| l.chars().count() <= 100),
+            "{}",
+            text.to_text()
+        );
+    }
+
+    #[test]
+    fn attempts_that_do_not_count_are_left_out_and_disturbed_ones_are_marked() {
+        let mut rows = three_cells_three_repeats();
+        let mut superseded = repeat_of(Strategy::Inline, 1.0, 1.0, 1);
+        superseded.row.counted = Some(false);
+        superseded.row.outcome = "disturbed: server CPUs 40.0 % to other processes (above 5 %)".into();
+        rows.insert(1, superseded);
+        rows[0].row.outcome = "disturbed: load CPUs 9.0 % to other processes (above 5 %)".into();
+        rows[0].row.disturbance = "server=0.010 load=0.090".into();
+        let table = &tables(&rows, true)[0];
+        assert_eq!(
+            table.rows[0][2], "310 (300–320)",
+            "the superseded attempt is not a repeat"
+        );
+        let mutex = table
+            .rows
+            .iter()
+            .find(|r| r[0].starts_with("mutex-queue"))
+            .expect("mutex-queue");
+        assert_eq!(mutex[0], "mutex-queue/request ~");
+        assert!(
+            table
+                .footnotes
+                .iter()
+                .any(|n| n == "mutex-queue/request ~ disturbed: repeat 1 server=0.010 load=0.090"),
+            "{:?}",
+            table.footnotes
+        );
+        assert!(rows[0].ok(), "a disturbed run is complete, not failed");
+    }
+
+    #[test]
+    fn a_single_measurement_is_never_marked_within_noise_and_is_noted() {
+        let rows = vec![
+            measured(Strategy::MutexQueue, Scope::Request, 100.0, 0),
+            measured(Strategy::Inline, Scope::Request, 101.0, 0),
+        ];
+        let table = &tables(&rows, false)[0];
+        assert!(
+            table.columns.iter().any(|c| c == "max"),
+            "no range column without repeats"
+        );
+        assert!(table.rows.iter().all(|r| !r.last().unwrap().contains('≈')));
+        assert!(notes(&rows).iter().any(|n| n.contains("measured once")));
     }
 
     #[test]

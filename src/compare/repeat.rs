@@ -7,9 +7,10 @@
 //! would fall into the same phase and make it look slower than the rest.
 //! So repeats should visit every cell once per round, and every other round in
 //! reverse order ([`interleaved`]): a phase that slows the end of one round
-//! slows the start of the next, which belongs to the same cells. (The
-//! runner does not repeat cells yet; `compare --repeat` is still to come.
-//! [`Spread`] already judges `dispatchlab baseline`.)
+//! slows the start of the next, which belongs to the same cells. `compare
+//! --repeat N` runs in this order; the named scenarios repeat
+//! [`SCENARIO_REPEATS`] times unless told otherwise, the default run and
+//! custom matrices once (the default run is to take about a minute).
 //!
 //! A cell's figure is the median of its repeats, with their range
 //! ([`Spread`]). Two cells are told apart only when their ranges do not
@@ -20,6 +21,9 @@
 use std::fmt;
 
 use serde::Serialize;
+
+/// How many times a named scenario measures every cell by default.
+pub const SCENARIO_REPEATS: usize = 3;
 
 /// One measurement in the interleaved order: which round, which cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,10 +16,10 @@ use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
 use crate::Strategy;
-use crate::load::ConnectionMode;
+use crate::load::{Config, ConnectionMode};
 use crate::server::{KeepAlive, Scope, Target};
 
-use super::matrix::{Cell, DEFAULT_BACKLOG, DEFAULT_TIMEOUT, LoadSpec, MatrixSpec, ServerKind, ServerSpec};
+use super::matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, ServerKind, ServerSpec, closed_load, planned};
 use super::reference::Reference;
 
 /// A named experiment ([`Scenario::about`] says what each compares).
@@ -52,7 +52,7 @@ impl ValueEnum for Scenario {
 }
 
 /// What a run measures: its cells and what to say about them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Plan {
     /// `default`, `custom`, or the scenario's name (the `scenario` column).
     pub name: String,
@@ -153,7 +153,7 @@ pub fn default_matrix(options: &PlanOptions) -> MatrixSpec {
         strategies: options.strategies.clone(),
         scopes: options.scopes.clone(),
         connections: DEFAULT_CONNECTIONS.to_vec(),
-        workloads: vec!["/".into()],
+        workloads: vec![planned("/")],
         workers: None,
         backlog: DEFAULT_BACKLOG,
         pipeline: 1,
@@ -161,7 +161,7 @@ pub fn default_matrix(options: &PlanOptions) -> MatrixSpec {
         mode: ConnectionMode::KeepAlive,
         duration: options.duration(DEFAULT_DURATION, ms(500)),
         warmup: options.warmup(DEFAULT_WARMUP, ms(200)),
-        timeout: DEFAULT_TIMEOUT,
+        timeout: Config::DEFAULT_TIMEOUT,
         references: options.references.clone(),
         tokio: options.tokio,
     }
@@ -318,7 +318,7 @@ fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec
     }
 }
 
-fn cell(group: String, server: ServerSpec, load: LoadSpec) -> Cell {
+fn cell(group: String, server: ServerSpec, load: Config) -> Cell {
     Cell {
         group,
         server,
@@ -329,9 +329,9 @@ fn cell(group: String, server: ServerSpec, load: LoadSpec) -> Cell {
 
 /// The seed's `wrk2 -t12 -c400 -R1000`: 400 keep-alive connections at
 /// 1,000 requests/s in all, and the group it forms.
-fn seed_load(options: &PlanOptions) -> (LoadSpec, String) {
-    let mut load = LoadSpec::closed(
-        "/",
+fn seed_load(options: &PlanOptions) -> (Config, String) {
+    let mut load = closed_load(
+        &planned("/"),
         400,
         options.duration(secs(10), secs(2)),
         options.warmup(secs(1), ms(500)),
@@ -425,7 +425,12 @@ fn backlog(options: &PlanOptions) -> Vec<Cell> {
             }
             group.push_str(&format!(", backlog {backlog}"));
             for &p in &clients {
-                let mut load = LoadSpec::closed("/sleep?ms=40", p, secs(if options.quick { 30 } else { 120 }), ms(0));
+                let mut load = closed_load(
+                    &planned("/sleep?ms=40"),
+                    p,
+                    secs(if options.quick { 30 } else { 120 }),
+                    ms(0),
+                );
                 load.mode = ConnectionMode::Close;
                 load.requests_per_connection = Some(u64::from(total / p));
                 load.service_time = Some(ms(40));
@@ -444,8 +449,8 @@ fn io_bound(options: &PlanOptions) -> Vec<Cell> {
     let concurrency = options.pick(&[1, 2, 4, 8, 16], &[1, 8]);
     let mut cells = Vec::new();
     for &c in &concurrency {
-        let load = LoadSpec::closed(
-            "/sleep?ms=40",
+        let load = closed_load(
+            &planned("/sleep?ms=40"),
             c,
             options.duration(secs(3), secs(1)),
             options.warmup(ms(500), ms(200)),
@@ -470,8 +475,8 @@ fn cpu_bound(options: &PlanOptions) -> Vec<Cell> {
     let workers = concurrency.iter().copied().max().unwrap_or(1);
     let mut cells = Vec::new();
     for &c in &concurrency {
-        let load = LoadSpec::closed(
-            "/spin?us=100",
+        let load = closed_load(
+            &planned("/spin?us=100"),
             c,
             options.duration(secs(2), ms(500)),
             options.warmup(ms(500), ms(200)),
@@ -503,8 +508,8 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
     // measurement starts, and the server must have taken them all in: a
     // thread per connection needs 10,000 thread spawns, several seconds on a
     // busy 2-CPU machine, during which requests wait in the accept queue.
-    let mut load = LoadSpec::closed(
-        "/",
+    let mut load = closed_load(
+        &planned("/"),
         connections,
         options.duration(secs(10), secs(2)),
         options.warmup(secs(8), ms(1500)),
@@ -525,8 +530,8 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
     let mut cells = Vec::new();
     for pipeline in [1, 16] {
         for &c in &connections {
-            let mut load = LoadSpec::closed(
-                "/",
+            let mut load = closed_load(
+                &planned("/"),
                 c,
                 options.duration(secs(2), ms(500)),
                 options.warmup(ms(500), ms(200)),
@@ -599,7 +604,7 @@ mod tests {
         assert!(
             plan.cells
                 .iter()
-                .all(|c| c.load.workload == "/" && c.server.workers.is_none())
+                .all(|c| c.workload() == "/" && c.server.workers.is_none())
         );
         // Long enough for a starved connection's 2 s read timeout to fire
         // inside the measurement.
@@ -667,7 +672,7 @@ mod tests {
                 u64::from(BACKLOG_TOTAL)
             );
             assert_eq!(load.service_time, Some(Duration::from_millis(40)));
-            assert_eq!(load.workload, "/sleep?ms=40");
+            assert_eq!(load.target.path, "/sleep?ms=40");
             assert!(
                 load.timeout >= Duration::from_secs(30),
                 "SYN retransmits must show as latency"

@@ -162,16 +162,17 @@ pub(crate) fn parse_trailers(input: &[u8], limits: &Limits) -> Result<Option<usi
 /// reads different fields: the classic desync), a bare CR, and any control
 /// byte other than HTAB (which httparse keeps out of names, not of every line).
 fn check_field_bytes(section: &[u8]) -> Result<(), HttpError> {
-    let mut previous = 0;
-    for (at, &byte) in section.iter().enumerate() {
+    // Only control bytes need a look; in an ordinary head they are its CRLFs.
+    let controls = section.iter().enumerate().filter(|&(_, &b)| b < 0x20 || b == 0x7f);
+    for (at, &byte) in controls {
         match byte {
-            b'\n' if previous != b'\r' => return Err(HttpError::BadRequest("bare LF in the head")),
-            b'\r' if section.get(at + 1) != Some(&b'\n') => return Err(HttpError::BadRequest("bare CR in the head")),
-            b'\r' | b'\n' | b'\t' => {}
-            0..=0x1f | 0x7f => return Err(HttpError::BadRequest("control character in the head")),
-            _ => {}
+            b'\t' => {}
+            b'\r' if section.get(at + 1) == Some(&b'\n') => {}
+            b'\n' if at > 0 && section[at - 1] == b'\r' => {}
+            b'\r' => return Err(HttpError::BadRequest("bare CR in the head")),
+            b'\n' => return Err(HttpError::BadRequest("bare LF in the head")),
+            _ => return Err(HttpError::BadRequest("control character in the head")),
         }
-        previous = byte;
     }
     Ok(())
 }
@@ -318,14 +319,26 @@ fn follows_uri_grammar(mut part: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
     true
 }
 
-/// `pchar` without its `pct-encoded`: unreserved, sub-delims, `:` and `@`.
+/// `pchar` without its `pct-encoded`: unreserved, sub-delims, `:` and `@`
+/// (a table: the checks run on every byte of every request target).
 fn is_pchar(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\''..=b',' | b';' | b'=' | b':' | b'@'
-        )
+    PCHAR[usize::from(byte)]
 }
+
+const PCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\''..=b',' | b';' | b'=' | b':' | b'@'
+            );
+        byte += 1;
+    }
+    table
+};
 
 /// The header fields the server acts on, checked for conflicts.
 #[derive(Debug, Default)]

@@ -172,6 +172,27 @@ impl Config {
         }
     }
 
+    /// What the load is, in a few words: `c=256`, `c=16 pipeline 16`,
+    /// `c=400 @1000/s`, `close c=8 x20` (not where it goes).
+    pub fn label(&self) -> String {
+        let mut label = String::new();
+        if self.mode != ConnectionMode::KeepAlive {
+            label.push_str(self.mode.name());
+            label.push(' ');
+        }
+        label.push_str(&format!("c={}", self.connections));
+        if let Some(n) = self.requests_per_connection {
+            label.push_str(&format!(" x{n}"));
+        }
+        if self.pipeline > 1 {
+            label.push_str(&format!(" pipeline {}", self.pipeline));
+        }
+        if let Some(rate) = self.rate {
+            label.push_str(&format!(" @{rate}/s"));
+        }
+        label
+    }
+
     /// Threads actually used: `threads`, at most one per connection.
     pub fn effective_threads(&self) -> u32 {
         self.threads.clamp(1, self.connections.max(1))

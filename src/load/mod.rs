@@ -135,7 +135,7 @@ pub use config::{Config, ConnectionMode, LoadArgs};
 pub use error::{ErrorCounts, ErrorKind, LoadError};
 pub use netstat::{Netstat, NetstatDelta};
 pub use report::{FixedCount, LatencySummary, Report};
-pub use response::first_response;
+pub use response::{ResponseHead, first_response, response_head};
 pub use source::{SourceAddrs, connections_per_source, ephemeral_ports};
 pub use target::Target;
 

@@ -217,12 +217,8 @@ impl ResponseParser {
     /// head's length, with the state set for the body.
     fn head(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let len = match response.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => return Err(ProtocolError("too many response headers")),
-            Err(_) => return Err(ProtocolError("malformed response head")),
+        let Some((len, response)) = parse_head(buf, &mut headers)? else {
+            return Ok(None);
         };
         let status = response.code.unwrap_or(0);
         let http10 = response.version == Some(0);
@@ -277,6 +273,21 @@ impl ResponseParser {
     }
 }
 
+/// The status line and headers at the start of `buf` (`None` while
+/// incomplete) and the head's length.
+fn parse_head<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>],
+) -> Result<Option<(usize, httparse::Response<'h, 'b>)>, ProtocolError> {
+    let mut response = httparse::Response::new(headers);
+    match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => Ok(Some((len, response))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ProtocolError("too many response headers")),
+        Err(_) => Err(ProtocolError("malformed response head")),
+    }
+}
+
 /// Whether the first line of `bytes` ends in an LF without a CR before it.
 fn has_bare_lf_in_first_line(bytes: &[u8]) -> bool {
     bytes
@@ -298,6 +309,36 @@ pub fn first_response(bytes: &[u8]) -> std::io::Result<Option<(usize, u16)>> {
         Ok(Feed::Partial(_)) => Ok(None),
         Err(ProtocolError(what)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what)),
     }
+}
+
+/// A response head as a client that holds whole responses sees it (tests,
+/// benches): see [`response_head`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// The header fields in order, values decoded lossily as UTF-8.
+    pub headers: Vec<(String, String)>,
+    /// The head's length in bytes, the blank line included.
+    pub len: usize,
+}
+
+/// The head of the response at the start of `bytes`, parsed as the load
+/// generator parses it: `None` while incomplete, an error for a head it
+/// rejects. Where the response ends is [`first_response`]'s answer.
+pub fn response_head(bytes: &[u8]) -> std::io::Result<Option<ResponseHead>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parsed = parse_head(bytes, &mut headers)
+        .map_err(|ProtocolError(what)| std::io::Error::new(std::io::ErrorKind::InvalidData, what))?;
+    Ok(parsed.map(|(len, response)| ResponseHead {
+        status: response.code.unwrap_or_default(),
+        headers: response
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+        len,
+    }))
 }
 
 #[cfg(test)]

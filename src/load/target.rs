@@ -18,6 +18,25 @@ pub struct Target {
 }
 
 impl Target {
+    /// `path` (e.g. `/sleep?ms=20`) on the server at `addr`: what `compare`
+    /// aims at once a server has announced its address. The path is checked
+    /// as [`Target::parse`] checks it.
+    /// A port of 0 stands for "not known yet" (a planned run whose server
+    /// has not started).
+    pub fn at(addr: SocketAddr, path: &str) -> Result<Self, LoadError> {
+        let url = format!("http://{addr}{path}");
+        let path = request_path(path).map_err(|reason| LoadError::InvalidUrl {
+            url: url.clone(),
+            reason: reason.to_owned(),
+        })?;
+        Ok(Self {
+            url,
+            host_header: addr.to_string(),
+            addr,
+            path,
+        })
+    }
+
     /// Parses an `http://` URL and resolves its host.
     ///
     /// `https` is refused (the load generator speaks plain HTTP/1.x only).
@@ -36,22 +55,12 @@ impl Target {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
         };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_owned()
-        };
-        let path = path.split('#').next().unwrap_or("/").to_owned();
+        let path = request_path(path).map_err(invalid)?;
         if authority.is_empty() {
             return Err(invalid("no host"));
         }
         if authority.contains('@') {
             return Err(invalid("user information is not supported"));
-        }
-        if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err(invalid(
-                "the path contains spaces or control characters (percent-encode them)",
-            ));
         }
         let (host, port) = split_host_port(authority).ok_or_else(|| invalid("bad host or port"))?;
         let lookup = format!("{host}:{port}");
@@ -73,6 +82,22 @@ impl Target {
             path,
         })
     }
+}
+
+/// The request-target for a URL's path part (`/x`, `?q` or empty): the
+/// fragment dropped, a bare query given its `/`.
+fn request_path(raw: &str) -> Result<String, &'static str> {
+    let path = raw.split('#').next().unwrap_or_default();
+    let path = match path {
+        "" => "/".to_owned(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path if path.starts_with('/') => path.to_owned(),
+        _ => return Err("the path must start with / or ?"),
+    };
+    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err("the path contains spaces or control characters (percent-encode them)");
+    }
+    Ok(path)
 }
 
 /// Splits `host[:port]` or `[v6][:port]`; the host keeps its brackets off.
@@ -109,6 +134,15 @@ mod tests {
         assert_eq!(target.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(target.path, "/sleep?ms=20");
         assert_eq!(target.host_header, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn aims_a_path_at_an_address() {
+        let addr = "127.0.0.1:8080".parse().unwrap();
+        let target = Target::at(addr, "/bytes?n=10").unwrap();
+        assert_eq!(target, Target::parse("http://127.0.0.1:8080/bytes?n=10").unwrap());
+        assert!(Target::at(addr, "no-slash").is_err());
+        assert!(Target::at(addr, "/a b").is_err());
     }
 
     #[test]

@@ -203,8 +203,11 @@ impl Server {
 
     #[cfg(feature = "tokio")]
     fn start_tokio(config: ServeConfig) -> Result<Self, ServeError> {
-        let runtime = tokio_scope::runtime(config.dispatch.workers)?;
-        let dispatch = DispatchSource::Tokio(runtime.handle().clone());
+        let (runtime, threads_alive) = tokio_scope::runtime(config.dispatch.workers)?;
+        let dispatch = DispatchSource::Tokio {
+            handle: runtime.handle().clone(),
+            threads_alive,
+        };
         let service = Self::service(&config, config.engine.name(), dispatch.clone());
         let (listener, local_addr) = Self::bind(&config, false)?;
         let front = tokio_scope::TokioFront::start(runtime, listener, service.clone(), config.limits, config.timeouts)?;

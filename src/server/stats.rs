@@ -128,12 +128,18 @@ pub(crate) enum DispatchSource {
     /// A strategy. Weak, because the dispatcher's jobs hold the workload
     /// that holds this.
     Dispatcher(Weak<dyn Dispatcher>),
-    /// tokio's runtime: its injection queue and worker threads. It runs
-    /// tasks, not jobs, so the job counters (busy, completed, panicked) do
-    /// not apply and are not shown. (The handle's cycle through the tasks
-    /// ends when the runtime shuts down and drops them.)
+    /// tokio's runtime: its injection queue and its threads alive (counted
+    /// by the runtime's thread start and stop hooks). It runs tasks, not
+    /// jobs, so the job counters (busy, completed, panicked) do not apply
+    /// and are not shown. (The handle's cycle through the tasks ends when
+    /// the runtime shuts down and drops them.)
     #[cfg(feature = "tokio")]
-    Tokio(tokio::runtime::Handle),
+    Tokio {
+        /// The runtime's handle, for its metrics.
+        handle: tokio::runtime::Handle,
+        /// The runtime's threads alive.
+        threads_alive: Arc<std::sync::atomic::AtomicU64>,
+    },
 }
 
 impl DispatchSource {
@@ -141,14 +147,11 @@ impl DispatchSource {
         match self {
             DispatchSource::Dispatcher(dispatcher) => dispatcher.upgrade().map(|d| d.stats()).unwrap_or_default(),
             #[cfg(feature = "tokio")]
-            DispatchSource::Tokio(handle) => {
-                let metrics = handle.metrics();
-                DispatchStats {
-                    queued: metrics.global_queue_depth() as u64,
-                    threads_alive: metrics.num_workers() as u64,
-                    ..DispatchStats::default()
-                }
-            }
+            DispatchSource::Tokio { handle, threads_alive } => DispatchStats {
+                queued: handle.metrics().global_queue_depth() as u64,
+                threads_alive: threads_alive.load(Relaxed),
+                ..DispatchStats::default()
+            },
         }
     }
 
@@ -344,7 +347,11 @@ mod tests {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime");
-            let line = report_line(&now, &now, 1.0, &DispatchSource::Tokio(runtime.handle().clone()));
+            let tokio = DispatchSource::Tokio {
+                handle: runtime.handle().clone(),
+                threads_alive: Arc::default(),
+            };
+            let line = report_line(&now, &now, 1.0, &tokio);
             assert!(line.contains("busy  n/a "), "{line}");
         }
     }

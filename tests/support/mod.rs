@@ -251,37 +251,29 @@ impl Client {
     }
 }
 
+/// One response at the start of `bytes`, parsed by the load generator's
+/// parser (`load::response_head`, `load::first_response`); an interim (1xx)
+/// head is returned alone, as the tests read it (the crate's framing skips
+/// it).
 fn parse_response(bytes: &[u8], head_only: bool) -> io::Result<Option<(Response, usize)>> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let head_len = match parsed.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(err) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad response: {err}"),
-            ));
-        }
+    let Some(head) = dispatchlab::load::response_head(bytes)? else {
+        return Ok(None);
     };
-    let status = parsed.code.unwrap_or_default();
-    let headers: Vec<(String, String)> = parsed
-        .headers
-        .iter()
-        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-        .collect();
-    // The crate's parser frames the body; an interim (1xx) head is returned
-    // alone, as the tests read it (the crate's parser would skip it).
-    let end = if head_only || (100..200).contains(&status) {
-        head_len
+    let end = if head_only || (100..200).contains(&head.status) {
+        head.len
     } else {
         match dispatchlab::load::first_response(bytes)? {
             Some((end, _)) => end,
             None => return Ok(None),
         }
     };
-    let body = bytes[head_len..end].to_vec();
-    Ok(Some((Response { status, headers, body }, end)))
+    let body = bytes[head.len..end].to_vec();
+    let response = Response {
+        status: head.status,
+        headers: head.headers,
+        body,
+    };
+    Ok(Some((response, end)))
 }
 
 /// Polls `condition` until it holds or `PATIENCE` runs out.

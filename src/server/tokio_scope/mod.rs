@@ -24,6 +24,7 @@ mod connection;
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -44,20 +45,32 @@ struct TaskShared {
 }
 
 /// Builds the runtime: `workers` worker threads, I/O and timers enabled.
-pub(super) fn runtime(workers: usize) -> Result<Runtime, ServeError> {
+/// The counter beside it is the number of the runtime's threads alive,
+/// counted as they start and stop (workers, and blocking-pool threads if
+/// anything ever spawns one), for `dispatchlab_dispatch_threads_alive`.
+pub(super) fn runtime(workers: usize) -> Result<(Runtime, Arc<AtomicU64>), ServeError> {
     if workers == 0 {
         return Err(ServeError::Setup(io::Error::new(
             io::ErrorKind::InvalidInput,
             "tokio needs at least one worker thread; pass --workers 1 or more",
         )));
     }
-    tokio::runtime::Builder::new_multi_thread()
+    let alive = Arc::new(AtomicU64::new(0));
+    let (started, stopped) = (Arc::clone(&alive), Arc::clone(&alive));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("dispatchlab-tokio")
+        .on_thread_start(move || {
+            started.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_thread_stop(move || {
+            stopped.fetch_sub(1, Ordering::Relaxed);
+        })
         .enable_io()
         .enable_time()
         .build()
-        .map_err(ServeError::Setup)
+        .map_err(ServeError::Setup)?;
+    Ok((runtime, alive))
 }
 
 /// The running runtime, its acceptor and connection tasks.
