@@ -105,7 +105,7 @@ pub struct CompareArgs {
     /// Strategies to compare, comma-separated [default: every compiled-in
     /// one, and tokio; `dispatchlab strategies` lists them]. `tokio` (the
     /// tokio reference server) joins only the default run, custom matrices
-    /// and the plaintext, io-bound and c10k scenarios. Also narrows scenarios
+    /// and the plaintext, io-bound, c10k and c100k scenarios. Also narrows scenarios
     /// (except `backlog` and `rust-book`, whose servers are fixed).
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategies: Vec<Engine>,
