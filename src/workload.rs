@@ -5,7 +5,7 @@
 //! | `GET /` | nothing: `Hello, World!` (the plaintext benchmark) |
 //! | `GET /sleep?ms=N` | waits N ms (I/O-bound work: the thread blocks, a task awaits), N ≤ 10,000 |
 //! | `GET /spin?us=N` | N µs of *CPU time* in a busy loop (CPU-bound work), N ≤ 1,000,000 |
-//! | `GET /bytes?n=N` | an N-byte body (payload size), N ≤ 1 MiB |
+//! | `GET /bytes?n=N` | an N-byte body (payload size), N ≤ 1 MiB, a slice of one shared pattern |
 //! | `GET /metrics` | the server's counters in Prometheus text format |
 //!
 //! `HEAD` and `POST` are answered like `GET` (HEAD without the body); other
@@ -169,6 +169,10 @@ fn param(request: &Request, name: &str, max: u64) -> Result<u64, Response> {
 }
 
 /// The `/bytes` payload: printable, so that it reads well in a terminal.
+///
+/// Made once and shared: an answer's body is a `'static` slice of it, which
+/// the servers write from where it lies as the socket drains (see
+/// `server::output`), so no connection copies it.
 fn payload() -> &'static [u8] {
     static PAYLOAD: OnceLock<Box<[u8]>> = OnceLock::new();
     PAYLOAD.get_or_init(|| {

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use dispatchlab::http::{Decoded, HttpError, Limits, Request, RequestDecoder};
-use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Step};
+use dispatchlab::server::exchange::{Exchange, Step};
+use dispatchlab::server::output::{STREAM_AT, WINDOW};
 use dispatchlab::workload::{MAX_BYTES, MetricsSource, Workload};
 use proptest::prelude::*;
 
@@ -192,7 +193,9 @@ proptest! {
                 prop_assert!(exchange.buffered_input() <= exchange.input_capacity());
                 let turn = loop {
                     let turn = exchange.answer_now();
-                    prop_assert!(exchange.output().len() <= FLUSH_AT + MAX_BYTES + 4096);
+                    prop_assert!(exchange.output().len() <= WINDOW + MAX_BYTES + 4096);
+                    // Doubling growth and the spare buffer: at most twice the window and an answer.
+                    prop_assert!(exchange.output().held() <= 2 * (WINDOW + STREAM_AT + 4096));
                     exchange.clear_output();
                     if !matches!(turn, Step::Flush) {
                         break turn;

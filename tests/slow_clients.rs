@@ -5,11 +5,17 @@
 //!   of the unloaded baseline measured in the same test.
 //! * Connection scope: a slow connection holds a worker, but only until the
 //!   header timeout answers 408 and frees it.
-//! * Request scope: a client that pipelines large requests and never reads
-//!   is closed once its unwritten output passes the cap.
+//! * Every server: memory is bounded by design (issue 14). A flood of
+//!   clients that pipeline megabyte answers and never read stays within a
+//!   peak RSS derived from the configured `--buffer-budget`, and a client
+//!   that reads is answered meanwhile; the budget's back-pressure engages,
+//!   then releases when the slow clients read or leave; a client that never
+//!   reads is closed at the write timeout, freeing its worker; a pipelined
+//!   client that reads gets every byte of 40 × 1 MiB answers, in order.
 //!
-//! Each test takes a few seconds (the 1,000-connection one about ten); the
-//! slowloris count shrinks when `CI` is set.
+//! Each test takes a few seconds (the 1,000-connection one about ten, the
+//! every-server ones a second or so per server); the slowloris count shrinks
+//! when `CI` is set.
 
 mod support;
 
@@ -21,9 +27,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dispatchlab::Strategy;
+use dispatchlab::compare::sampler;
 use dispatchlab::dispatch::DispatchConfig;
 use dispatchlab::server::Scope;
-use support::{Client, PATIENCE, eventually, start_with};
+use dispatchlab::server::output::{STREAM_AT, WINDOW};
+use support::{Client, PATIENCE, ServerProcess, Target, eventually, metric, start_with};
 
 /// The request the slow clients never finish: a head that goes on forever.
 const ENDLESS_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
@@ -192,23 +200,204 @@ fn in_connection_scope_the_header_timeout_answers_408_and_frees_the_worker() {
     }
 }
 
+/// A megabyte answer, the largest `/bytes` serves.
+const MIB: usize = 1024 * 1024;
+
+/// The receive buffer of a client that does not read: small, so that the
+/// kernel holds little of what the server sends and the server's own
+/// buffering is what the tests see.
+const SMALL_RCVBUF: usize = 4096;
+
+fn bytes_request(n: usize) -> Vec<u8> {
+    format!("GET /bytes?n={n} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
+
+/// A connection with a small receive buffer that sends `requests` copies
+/// of `GET /bytes?n={n}` at once.
+fn pipeline(addr: SocketAddr, n: usize, requests: usize) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(SMALL_RCVBUF).expect("SO_RCVBUF");
+    socket.connect_timeout(&addr.into(), PATIENCE).expect("connect");
+    let mut stream = TcpStream::from(socket);
+    stream.set_write_timeout(Some(PATIENCE)).expect("write timeout");
+    stream
+        .write_all(&bytes_request(n).repeat(requests))
+        .expect("send the pipeline");
+    stream
+}
+
+/// Whether `target` serves a connection per worker (connection scope).
+fn holds_a_worker_per_connection(target: Target) -> bool {
+    target.strategy().is_some() && target.scope == Scope::Connection
+}
+
+/// `n` bytes of `/bytes` for comparison, fetched on a connection of their own.
+fn reference_body(addr: SocketAddr, n: usize) -> Vec<u8> {
+    let body = Client::connect(addr).get(&format!("/bytes?n={n}")).body;
+    assert_eq!(body.len(), n, "the reference body");
+    body
+}
+
+/// Flood: clients that each pipeline 8 × 1 MiB and never read.
+const FLOOD: usize = 32;
+const FLOOD_PIPELINE: usize = 8;
+/// The budget the flood runs under: small, so that it is what binds.
+const FLOOD_BUDGET: usize = 1024 * 1024;
+/// Workers: connection scope serves this many flood clients at a time, the
+/// rest wait until the write timeout closes those.
+const FLOOD_WORKERS: usize = 16;
+/// What each connection may hold beyond the budget while the budget is
+/// being reached (the servers check it between answers): its window and an
+/// answer of copied bytes.
+const PER_CONNECTION: usize = WINDOW + STREAM_AT;
+/// What each thread may cost outside the budget: its stack's touched pages
+/// and its allocator arena (thread-per-task starts one per connection).
+const PER_THREAD: u64 = 256;
+
 #[test]
-fn a_client_that_never_reads_is_closed_once_its_output_passes_the_cap() {
-    for &strategy in Strategy::ALL.iter().filter(|s| !s.runs_on_caller()) {
-        let mut config = support::config(strategy, Scope::Request);
-        // Long write timeout: only the output cap can close the connection
-        // within the test's patience.
-        config.timeouts.write = Duration::from_secs(120);
+fn a_never_reading_flood_stays_within_the_budget_and_a_reading_client_is_answered() {
+    for target in support::servers() {
+        let budget = FLOOD_BUDGET.to_string();
+        let workers = FLOOD_WORKERS.to_string();
+        let flags = [
+            "--buffer-budget",
+            &budget,
+            "--workers",
+            &workers,
+            "--write-timeout",
+            "1s",
+        ];
+        let server = ServerProcess::spawn(&[&target.serve_args()[..], &flags].concat());
+        let addr = server.addr;
+        reference_body(addr, MIB); // warm-up: threads, the payload, allocations
+        let baseline = server.memory_kib("VmHWM");
+        let before = metric(addr, "dispatchlab_requests_total");
+        let flood: Vec<TcpStream> = (0..FLOOD).map(|_| pipeline(addr, MIB, FLOOD_PIPELINE)).collect();
+        let served_at_once = if holds_a_worker_per_connection(target) {
+            FLOOD_WORKERS
+        } else {
+            FLOOD
+        };
+        // Each look at /metrics is a request too.
+        let mut looks = 0;
+        eventually("the flood is being answered", || {
+            looks += 1;
+            metric(addr, "dispatchlab_requests_total") >= before + looks + served_at_once as u64
+        });
+        let threads_during = sampler::status_value(server.child.id(), "Threads").unwrap_or(0);
+        let mut reader = Client::connect(addr);
+        let answer = reader.get(&format!("/bytes?n={MIB}"));
+        assert_eq!(
+            (answer.status, answer.body.len()),
+            (200, MIB),
+            "{target}: the reading client"
+        );
+        let threads = sampler::status_value(server.child.id(), "Threads")
+            .unwrap_or(0)
+            .max(threads_during);
+        let peak = server.memory_kib("VmHWM");
+        let allowed = baseline + ((FLOOD_BUDGET + FLOOD * PER_CONNECTION) / 1024) as u64 + threads * PER_THREAD;
+        eprintln!(
+            "{target}: VmHWM {baseline} KiB before, {peak} KiB with {FLOOD} × {FLOOD_PIPELINE} MiB unread \
+             (allowed {allowed} KiB: budget {FLOOD_BUDGET} B, {threads} threads)"
+        );
+        assert!(peak <= allowed, "{target}: peak RSS {peak} KiB > {allowed} KiB");
+        drop(flood);
+    }
+}
+
+/// Back-pressure: slow clients pipeline answers whose bytes are copied
+/// (`/bytes` at the streaming threshold), read nothing, and so hold output.
+const SLOW: usize = 4;
+const SLOW_PIPELINE: usize = 400;
+const PRESSURE_BUDGET: usize = 128 * 1024;
+
+#[test]
+fn the_budget_engages_back_pressure_and_releases_it_when_slow_clients_read_or_leave() {
+    for target in support::servers() {
+        let mut config = target.config();
+        config.buffer_budget = PRESSURE_BUDGET;
+        // Connection scope: a worker for each slow client and more for the others.
+        config.dispatch = DispatchConfig::with_workers(2 * SLOW);
         let server = start_with(config);
         let addr = server.local_addr();
-        let mut greedy = Client::connect(addr);
-        // 64 answers of 1 MiB: far more than the kernel buffers plus the cap.
-        let request = b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: t\r\n\r\n";
-        greedy.send(&request.repeat(64));
+        let expected = reference_body(addr, STREAM_AT);
+        let mut slow: Vec<TcpStream> = (0..SLOW).map(|_| pipeline(addr, STREAM_AT, SLOW_PIPELINE)).collect();
+        eventually("the budget is spent", || server.buffered_bytes() >= PRESSURE_BUDGET);
+        let mut reader = Client::connect(addr);
+        reader.send(&bytes_request(STREAM_AT).repeat(8));
+        for index in 0..8 {
+            let answer = reader.read_response();
+            assert_eq!(answer.status, 200, "{target}: reading client, answer {index}");
+            assert_eq!(answer.body, expected, "{target}: reading client, answer {index}");
+        }
+        let leaving = slow.split_off(SLOW / 2);
+        drop(leaving);
+        for (index, stream) in slow.into_iter().enumerate() {
+            let mut client = Client::from_stream(stream);
+            for answer in 0..SLOW_PIPELINE {
+                let response = client
+                    .try_read_response()
+                    .unwrap_or_else(|err| panic!("{target}: slow client {index}, answer {answer}: {err}"));
+                assert_eq!(response.body.len(), STREAM_AT, "{target}: slow client {index}");
+            }
+        }
+        eventually("the budget is released", || server.buffered_bytes() < PRESSURE_BUDGET);
+        eprintln!(
+            "{target}: engaged, then released ({} B buffered)",
+            server.buffered_bytes()
+        );
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_is_closed_at_the_write_timeout_and_frees_its_worker() {
+    for target in support::servers() {
+        let mut config = target.config();
+        config.dispatch = DispatchConfig::with_workers(1);
+        config.timeouts.write = Duration::from_millis(500);
+        let server = start_with(config);
+        let addr = server.local_addr();
+        // Far more than the kernel buffers: the server must stop writing.
+        let greedy = pipeline(addr, MIB, 64);
+        eventually("the greedy client's first answer is under way", || {
+            server.stats().requests_total >= 1
+        });
+        // Connection scope: the only worker is held until the timeout frees it.
+        assert_eq!(Client::connect(addr).get("/").status, 200, "{target}: still serving");
         eventually("the greedy connection is closed", || {
             server.stats().connections_open == 0
         });
-        assert_eq!(Client::connect(addr).get("/").status, 200, "{strategy}: still serving");
         drop(greedy);
+    }
+}
+
+#[test]
+fn a_pipelined_client_that_reads_gets_every_byte_of_forty_megabyte_answers_in_order() {
+    const ANSWERS: usize = 40;
+    for target in support::servers() {
+        let server = target.start();
+        let addr = server.local_addr();
+        let expected = reference_body(addr, MIB);
+        let mut client = Client::connect(addr);
+        // Distinct lengths, so that the order shows.
+        let requests: Vec<u8> = (0..ANSWERS).flat_map(|i| bytes_request(MIB - i)).collect();
+        client.send(&requests);
+        for index in 0..ANSWERS {
+            let answer = client
+                .try_read_response()
+                .unwrap_or_else(|err| panic!("{target}: answer {index}: {err}"));
+            assert_eq!(answer.status, 200, "{target}: answer {index}");
+            assert!(
+                answer.body[..] == expected[..MIB - index],
+                "{target}: answer {index}: {} bytes, not the first {} of the pattern",
+                answer.body.len(),
+                MIB - index
+            );
+        }
+        assert!(
+            client.stays_silent_for(Duration::from_millis(50)),
+            "{target}: nothing more"
+        );
     }
 }

@@ -21,7 +21,8 @@ use std::panic;
 use std::sync::{Arc, Once};
 
 use dispatchlab::http::{HttpError, Limits};
-use dispatchlab::server::exchange::{Exchange, FLUSH_AT, Step};
+use dispatchlab::server::exchange::{Exchange, Step};
+use dispatchlab::server::output::{STREAM_AT, WINDOW};
 use dispatchlab::workload::{MAX_BYTES, MetricsSource, Workload};
 use libfuzzer_sys::fuzz_target;
 
@@ -101,12 +102,19 @@ fn allow_the_deliberate_panic() {
 fn check_output(exchange: &Exchange) {
     let output = exchange.output();
     assert!(
-        output.len() <= FLUSH_AT + LARGEST_RESPONSE,
-        "{} bytes of output held",
+        output.len() <= WINDOW + LARGEST_RESPONSE,
+        "{} bytes of output unwritten",
         output.len()
     );
+    // Doubling growth and the spare buffer: at most twice the window and an
+    // answer whose body is copied; larger bodies are streamed.
     assert!(
-        output.is_empty() || output.starts_with(b"HTTP/1.1 "),
+        output.held() <= 2 * (WINDOW + STREAM_AT + 4096),
+        "{} bytes of output held",
+        output.held()
+    );
+    assert!(
+        output.is_empty() || output.piece().starts_with(b"HTTP/1.1 "),
         "output is not a response"
     );
 }

@@ -88,6 +88,15 @@ impl Response {
     /// Appends the encoded response to `out`. With `head_only` (a HEAD
     /// request) the body is left out but `Content-Length` still gives its size.
     pub fn encode(&self, connection: Connection, head_only: bool, out: &mut Vec<u8>) {
+        self.encode_head(connection, out);
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
+    /// Appends the head alone, its `Content-Length` the body's size: for a
+    /// writer that sends the body from where it lies.
+    pub fn encode_head(&self, connection: Connection, out: &mut Vec<u8>) {
         let mut code = itoa::Buffer::new();
         let mut length = itoa::Buffer::new();
         out.extend_from_slice(b"HTTP/1.1 ");
@@ -108,9 +117,6 @@ impl Response {
             Connection::Close => b"Connection: close\r\n",
         });
         out.extend_from_slice(b"\r\n");
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
     }
 }
 

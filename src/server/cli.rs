@@ -15,7 +15,7 @@ use signal_hook::iterator::Signals;
 use crate::rlimit::raise_open_file_limit;
 
 use super::listener::somaxconn;
-use super::stats::report_line;
+use super::stats::{budget_report, report_line};
 use super::{Announce, ServeArgs, ServeConfig, ServeError, Server};
 
 /// Runs the server the arguments describe until a signal stops it.
@@ -84,6 +84,7 @@ fn announce(server: &Server) {
 fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>) {
     let stats = Arc::clone(&server.service.stats);
     let dispatch = server.dispatch.clone();
+    let budget = Arc::clone(&server.service.budget);
     thread::spawn(move || {
         let mut before = stats.snapshot();
         let mut since = Instant::now();
@@ -91,8 +92,9 @@ fn spawn_reporter(server: &Server, interval: Duration, stopping: Arc<AtomicBool>
             thread::sleep(interval);
             let now = stats.snapshot();
             eprintln!(
-                "{}",
-                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatch)
+                "{} | {}",
+                report_line(&now, &before, since.elapsed().as_secs_f64(), &dispatch),
+                budget_report(&budget)
             );
             (before, since) = (now, Instant::now());
         }

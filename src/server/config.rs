@@ -110,6 +110,11 @@ pub struct ServeConfig {
     /// Request scope: requests dispatched and not yet answered, per event
     /// loop; past it the loop stops reading new requests until answers return.
     pub max_in_flight: usize,
+    /// Bytes the server may buffer for all its clients together (read
+    /// buffers, unwritten output, answers not yet written); once they are
+    /// in use, connections with unwritten output wait for their clients to
+    /// read (see the `budget` module).
+    pub buffer_budget: usize,
     /// Size limits on requests.
     pub limits: Limits,
     /// Timeouts.
@@ -133,6 +138,7 @@ impl Default for ServeConfig {
             accept_threads: 1,
             io_threads: 1,
             max_in_flight: 1024,
+            buffer_budget: 32 * 1024 * 1024,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             panic_route: false,
@@ -209,6 +215,11 @@ pub struct ServeArgs {
     /// Request scope: requests in flight per event loop before it stops reading [default: 1024].
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Bytes buffered for all clients together (read buffers, unwritten output,
+    /// answers not yet written) before connections with unwritten output stop
+    /// being read until their clients read; clients that read are never held.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().buffer_budget)]
+    pub buffer_budget: usize,
     /// Time allowed from the first byte of a request to its end; then 408.
     #[arg(long, default_value_t = Timeouts::default().header.into())]
     pub header_timeout: humantime::Duration,
@@ -287,6 +298,7 @@ impl ServeArgs {
             accept_threads: self.accept_threads.unwrap_or(defaults.accept_threads),
             io_threads: self.io_threads.unwrap_or(defaults.io_threads),
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
+            buffer_budget: self.buffer_budget,
             limits: Limits {
                 max_body: self.max_body,
                 ..Limits::default()

@@ -20,12 +20,15 @@
 //! [`Exchange::answered`]; the timeouts in one table, [`Exchange::wait`].
 //!
 //! Both buffers are bounded: the input by its capacity (a head that does not
-//! fit is refused 431), the output by [`FLUSH_AT`] plus one response, because
-//! [`Exchange::step`] asks for a flush before decoding past it. Without that,
-//! one 4 KiB read of pipelined `/bytes?n=1048576` requests (93 of them) would
-//! be answered into 93 MiB of memory before the first byte was written. The
-//! output is the one place answers leave from, so a body still to be produced
-//! can later wait there too.
+//! fit is refused 431), the output by its window ([`WINDOW`]): past it
+//! [`Exchange::step`] asks for a flush before decoding another request, and
+//! a large `/bytes` body is not copied in at all but streamed as the socket
+//! drains (see [`output`](super::output)). Without that, one 4 KiB read of
+//! pipelined `/bytes?n=1048576` requests (93 of them) would be answered into
+//! 93 MiB of memory before the first byte was written. Both are charged to
+//! the server's budget (`budget`); once it is spent, a step with unwritten
+//! output asks for a flush before decoding more, so a client that does not
+//! read is not answered further.
 //!
 //! Request scope does not use it: see `request_scope`'s module doc.
 
@@ -37,15 +40,13 @@ use crate::http::{CONTINUE, Decoded, HttpError, Limits, Request, RequestDecoder,
 use crate::workload::{Reply, Workload};
 
 use super::Timeouts;
+use super::budget::Budget;
 use super::keep_alive::KeepAlive;
+use super::output::{Output, WINDOW};
 use super::read_buffer::ReadBuffer;
 use super::service::Service;
 use super::shutdown::Shutdown;
 use super::stats::{ServerStats, StatsSnapshot};
-
-/// Past this many unwritten bytes, [`Exchange::step`] stops decoding and
-/// asks for a flush.
-pub const FLUSH_AT: usize = 64 * 1024;
 
 /// Room for the largest head the limits accept plus a little pipelined
 /// input after it.
@@ -61,8 +62,8 @@ pub enum Step {
     /// A request to answer: run [`Exchange::reply`], spend its wait as the
     /// driver can, and hand the response back with [`Exchange::answered`].
     Answer(Request),
-    /// The output passed [`FLUSH_AT`]: write it, then step again (complete
-    /// requests may still be buffered).
+    /// The output filled its [`WINDOW`], or the server's budget is spent:
+    /// write it, then step again (complete requests may still be buffered).
     Flush,
     /// Every complete request is answered: write the output, then wait for
     /// bytes as [`Exchange::wait`] says.
@@ -112,7 +113,9 @@ pub struct Exchange {
     timeouts: Timeouts,
     input: ReadBuffer,
     decoder: RequestDecoder,
-    output: Vec<u8>,
+    output: Output,
+    /// What this exchange has charged to the server's budget.
+    charged: usize,
     answered: u64,
     /// When the first byte of the request now being received arrived.
     request_started: Option<Instant>,
@@ -126,7 +129,8 @@ impl Exchange {
             service,
             timeouts,
             input: ReadBuffer::new(limits.max_header_bytes + INPUT_SLACK),
-            output: Vec::new(),
+            output: Output::default(),
+            charged: 0,
             decoder: RequestDecoder::new(limits),
             answered: 0,
             request_started: None,
@@ -142,6 +146,7 @@ impl Exchange {
             stats: Arc::new(ServerStats::default()),
             shutdown: Arc::new(Shutdown::default()),
             keep_alive: KeepAlive::On,
+            budget: Arc::new(Budget::new(usize::MAX)),
         };
         Self::new(service, limits, Timeouts::default())
     }
@@ -152,7 +157,7 @@ impl Exchange {
             if let Some(ending) = self.ending {
                 return Step::Close(ending);
             }
-            if self.output.len() >= FLUSH_AT {
+            if self.output_waits() {
                 return Step::Flush;
             }
             match self.decoder.decode(self.input.data()) {
@@ -166,7 +171,7 @@ impl Exchange {
                 }
                 Ok((used, Decoded::Continue)) => {
                     self.input.consume(used);
-                    self.output.extend_from_slice(CONTINUE);
+                    self.output.encoded().extend_from_slice(CONTINUE);
                 }
                 Ok((used, Decoded::NeedMore)) => {
                     self.input.consume(used);
@@ -175,6 +180,19 @@ impl Exchange {
                 Err(error) => self.refuse(error),
             }
         }
+    }
+
+    /// Whether the output must be written before another request is
+    /// decoded: it filled its window, or the budget is spent and some is left.
+    fn output_waits(&mut self) -> bool {
+        self.charge();
+        self.output.len() >= WINDOW || (!self.output.is_empty() && self.service.budget.is_spent())
+    }
+
+    /// Charges what the buffers hold now to the server's budget.
+    fn charge(&mut self) {
+        let held = self.input.allocated() + self.output.held();
+        self.service.budget.recharge(&mut self.charged, held);
     }
 
     /// Runs the handler for `request` (from [`Step::Answer`]), leaving any
@@ -188,7 +206,9 @@ impl Exchange {
     /// closes after it when the client asked, the handler panicked or the
     /// server is shutting down.
     pub fn answered(&mut self, request: &Request, response: Option<Response>) {
-        let keep_open = self.service.encode(request, response, &mut self.output);
+        let encoded = self.service.encode(request, response, self.output.encoded());
+        self.output.stream(encoded.streamed);
+        let keep_open = encoded.keep_open;
         self.service.stats.request_answered();
         self.answered += 1;
         if !keep_open {
@@ -276,7 +296,7 @@ impl Exchange {
     /// connection then closes, lingering.
     pub fn refuse(&mut self, error: HttpError) {
         let method = self.decoder.pending_method(self.input.data());
-        self.service.refuse(error.of(method), &mut self.output);
+        self.service.refuse(error.of(method), self.output.encoded());
         self.ending = Some(Ending::Linger);
     }
 
@@ -305,6 +325,7 @@ impl Exchange {
     #[cfg(feature = "tokio")]
     pub(crate) fn release_input_if_empty(&mut self) {
         self.input.release_if_empty();
+        self.charge();
     }
 
     /// How many requests this exchange has answered.
@@ -313,19 +334,41 @@ impl Exchange {
     }
 
     /// The answers not yet written.
-    pub fn output(&self) -> &[u8] {
+    pub fn output(&self) -> &Output {
         &self.output
     }
 
-    /// Forgets the output once it has been written.
+    /// Writes one piece of the output to `sink` (see [`Output::write_to`]);
+    /// the charge follows.
+    pub(crate) fn write_to(&mut self, sink: &mut impl io::Write) -> io::Result<usize> {
+        let written = self.output.write_to(sink);
+        self.charge();
+        written
+    }
+
+    /// Takes note that `count` bytes of [`Output::piece`] were written.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wrote(&mut self, count: usize) {
+        self.output.wrote(count);
+        self.charge();
+    }
+
+    /// Forgets the output as if it had been written.
     pub fn clear_output(&mut self) {
         self.output.clear();
+        self.charge();
     }
 
     /// The counters this exchange's answers updated (those of the server it
     /// belongs to, or its own when [`detached`](Self::detached)).
     pub fn stats(&self) -> StatsSnapshot {
         self.service.stats.snapshot()
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.service.budget.release(self.charged);
     }
 }
 
@@ -347,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_of_large_pipelined_answers_is_flushed_as_it_goes() {
+    fn large_pipelined_answers_are_streamed_one_at_a_time() {
         let mut exchange = exchange();
         let request = b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: x\r\n\r\n";
         let stream = request.repeat(exchange.input_capacity() / request.len());
@@ -358,12 +401,30 @@ mod tests {
         assert_eq!(received, stream.len(), "the requests fill the input buffer");
         let mut turns = 0;
         while matches!(exchange.answer_now(), Step::Flush) {
-            assert!(exchange.output().len() <= FLUSH_AT + MAX_BYTES + 4096);
+            assert_eq!(exchange.output().len(), MAX_BYTES + exchange.output().piece().len());
+            assert!(exchange.output().held() <= 4096, "the body is streamed, not copied");
             exchange.clear_output();
             turns += 1;
         }
         assert_eq!(exchange.requests_answered(), (stream.len() / request.len()) as u64);
         assert_eq!(turns, stream.len() / request.len(), "one flush per megabyte answer");
+    }
+
+    #[test]
+    fn once_the_budget_is_spent_unwritten_output_is_flushed_before_more_is_decoded() {
+        let mut exchange = exchange();
+        exchange.service.budget = Arc::new(Budget::new(1));
+        exchange.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(exchange.answer_now(), Step::Flush));
+        assert_eq!(exchange.requests_answered(), 1, "one answer, then the flush");
+        assert!(exchange.service.budget.in_use() >= exchange.output().len());
+        exchange.clear_output();
+        assert!(matches!(exchange.answer_now(), Step::Flush | Step::NeedMore));
+        assert_eq!(
+            exchange.requests_answered(),
+            2,
+            "an exchange with nothing unwritten goes on"
+        );
     }
 
     #[test]
@@ -374,7 +435,7 @@ mod tests {
         let mut exchange = self::exchange();
         exchange.receive(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assert!(matches!(exchange.answer_now(), Step::Close(Ending::Clean)));
-        assert!(exchange.output().starts_with(b"HTTP/1.1 200"));
+        assert!(exchange.output().piece().starts_with(b"HTTP/1.1 200"));
     }
 
     #[test]
@@ -391,7 +452,7 @@ mod tests {
         assert_eq!(wait, Duration::from_secs(10));
         exchange.answered(&request, Some(response));
         assert_eq!(exchange.stats().requests_in_flight, 0);
-        assert!(exchange.output().starts_with(b"HTTP/1.1 200"));
+        assert!(exchange.output().piece().starts_with(b"HTTP/1.1 200"));
         assert!(matches!(exchange.step(), Step::NeedMore), "kept alive");
     }
 
@@ -413,7 +474,7 @@ mod tests {
         assert_eq!((header.within, header.then), (timeouts.header / 2, Expiry::Refuse));
         assert_eq!(exchange.wait(start + timeouts.header), None, "the deadline passed");
         assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
-        assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
+        assert!(exchange.output().piece().starts_with(b"HTTP/1.1 408"));
     }
 
     #[test]
@@ -441,7 +502,7 @@ mod tests {
         let mut exchange = self::exchange();
         exchange.expired(Expiry::Refuse);
         assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
-        assert!(exchange.output().starts_with(b"HTTP/1.1 408"));
+        assert!(exchange.output().piece().starts_with(b"HTTP/1.1 408"));
     }
 
     #[test]
@@ -453,7 +514,7 @@ mod tests {
             assert!(matches!(exchange.step(), Step::NeedMore));
             exchange.expired(Expiry::Refuse);
             assert!(matches!(exchange.step(), Step::Close(Ending::Linger)));
-            let answer = String::from_utf8_lossy(exchange.output()).into_owned();
+            let answer = String::from_utf8_lossy(exchange.output().piece()).into_owned();
             let (head, body) = answer.split_once("\r\n\r\n").expect("a complete head");
             assert!(head.starts_with("HTTP/1.1 408"), "{answer}");
             assert!(
@@ -477,6 +538,6 @@ mod tests {
         }
         exchange.received(0, Instant::now());
         assert!(matches!(exchange.answer_now(), Step::Close(Ending::Linger)));
-        assert!(exchange.output().starts_with(b"HTTP/1.1 431"));
+        assert!(exchange.output().piece().starts_with(b"HTTP/1.1 431"));
     }
 }

@@ -23,6 +23,7 @@
 
 mod accept;
 mod announce;
+mod budget;
 mod cli;
 mod config;
 mod connection_scope;
@@ -32,6 +33,7 @@ pub mod exchange;
 mod keep_alive;
 mod linger;
 mod listener;
+pub mod output;
 mod read_buffer;
 mod request_scope;
 mod sched;
@@ -63,6 +65,7 @@ pub use sched::SchedPolicy;
 pub use stats::{ServerStats, StatsSnapshot};
 pub use target::{Target, UnknownTarget};
 
+use budget::Budget;
 use connection_scope::ConnectionFront;
 use request_scope::RequestFront;
 use service::Service;
@@ -226,8 +229,10 @@ impl Server {
     /// counters of its strategy, called `strategy`, from `dispatch`.
     fn service(config: &ServeConfig, strategy: &'static str, dispatch: DispatchSource) -> Service {
         let stats = Arc::new(ServerStats::default());
+        let budget = Arc::new(Budget::new(config.buffer_budget));
         let metrics = ServerMetrics {
             stats: Arc::clone(&stats),
+            budget: Arc::clone(&budget),
             dispatch,
             strategy,
             scope: config.scope_name(),
@@ -238,6 +243,7 @@ impl Server {
             stats,
             shutdown: Arc::new(Shutdown::default()),
             keep_alive: config.keep_alive,
+            budget,
         }
     }
 
@@ -271,6 +277,11 @@ impl Server {
     /// The server's counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.service.stats.snapshot()
+    }
+
+    /// Bytes buffered for clients now, charged to `--buffer-budget`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.service.budget.in_use()
     }
 
     /// The strategy's counters (a reference server's where they apply, as

@@ -38,6 +38,11 @@ impl ReadBuffer {
         self.start == self.end
     }
 
+    /// The bytes allocated now (what the buffer costs in memory).
+    pub(crate) fn allocated(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The most unconsumed bytes it holds.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity

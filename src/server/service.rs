@@ -4,34 +4,47 @@
 //! A handler that panics is answered 500 with `Connection: close` and
 //! counted; the thread that ran it carries on.
 
+use std::borrow::Cow;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::http::{Connection, HttpError, Method, Request, Response, Status};
 use crate::workload::{Reply, Workload};
 
+use super::budget::Budget;
 use super::keep_alive::KeepAlive;
+use super::output::STREAM_AT;
 use super::shutdown::Shutdown;
 use super::stats::ServerStats;
 
-/// The workload, the counters every answer updates, and the shutdown flag
-/// every answer consults.
+/// The workload, the counters every answer updates, the shutdown flag
+/// every answer consults and the budget every buffered byte is charged to.
 #[derive(Debug, Clone)]
 pub(crate) struct Service {
     pub(crate) workload: Workload,
     pub(crate) stats: Arc<ServerStats>,
     pub(crate) shutdown: Arc<Shutdown>,
     pub(crate) keep_alive: KeepAlive,
+    pub(crate) budget: Arc<Budget>,
+}
+
+/// An answer encoded: the bytes went to the caller's buffer, a large
+/// `'static` body is left to stream.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// Whether the connection stays open after this answer.
+    pub(crate) keep_open: bool,
+    /// The body still to send after the encoded bytes, written from where
+    /// it lies (see `output`); empty when the body was encoded.
+    pub(crate) streamed: &'static [u8],
 }
 
 impl Service {
     /// Runs the handler for `request` and appends the encoded response to
-    /// `out`. Returns whether the connection stays open after it: not when the
-    /// client asked to close, the handler panicked or the server has started
-    /// shutting down (checked after the handler, which may have taken a while).
+    /// `out`, as [`encode`](Self::encode) does.
     ///
     /// A wait the handler asks for blocks this thread.
-    pub(crate) fn answer(&self, request: &Request, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn answer(&self, request: &Request, out: &mut Vec<u8>) -> Encoded {
         let response = self.reply(request).map(Reply::wait_blocking);
         self.encode(request, response, out)
     }
@@ -44,9 +57,12 @@ impl Service {
     }
 
     /// Appends the encoded `response` to `request` (`None`: the handler
-    /// panicked, answered 500) and returns whether the connection stays open,
-    /// as [`answer`](Self::answer) does.
-    pub(crate) fn encode(&self, request: &Request, response: Option<Response>, out: &mut Vec<u8>) -> bool {
+    /// panicked, answered 500) and says whether the connection stays open:
+    /// not when the client asked to close, the handler panicked or the server
+    /// has started shutting down (checked after the handler, which may have
+    /// taken a while). A `'static` body longer than [`STREAM_AT`] is not
+    /// copied but left to stream.
+    pub(crate) fn encode(&self, request: &Request, response: Option<Response>, out: &mut Vec<u8>) -> Encoded {
         let (response, connection) = match response {
             Some(response) if self.shutdown.is_started() || self.closes_kept_connections() => {
                 (response, Connection::Close)
@@ -57,9 +73,21 @@ impl Service {
                 Connection::Close,
             ),
         };
-        response.encode(connection, request.method == Method::Head, out);
+        let head_only = request.method == Method::Head;
+        let streamed = match response.body {
+            Cow::Borrowed(body) if !head_only && body.len() > STREAM_AT => body,
+            _ => &[],
+        };
+        if streamed.is_empty() {
+            response.encode(connection, head_only, out);
+        } else {
+            response.encode_head(connection, out);
+        }
         self.stats.response(response.status);
-        connection != Connection::Close
+        Encoded {
+            keep_open: connection != Connection::Close,
+            streamed,
+        }
     }
 
     /// Whether the keep-alive policy closes a connection the client would

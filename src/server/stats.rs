@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
+use super::budget::Budget;
 use crate::dispatch::{DispatchStats, Dispatcher};
 use crate::http::Status;
 use crate::workload::MetricsSource;
@@ -166,6 +167,7 @@ impl DispatchSource {
 #[derive(Debug)]
 pub(crate) struct ServerMetrics {
     pub(crate) stats: Arc<ServerStats>,
+    pub(crate) budget: Arc<Budget>,
     pub(crate) dispatch: DispatchSource,
     pub(crate) strategy: &'static str,
     pub(crate) scope: &'static str,
@@ -174,7 +176,9 @@ pub(crate) struct ServerMetrics {
 
 impl MetricsSource for ServerMetrics {
     fn render(&self) -> String {
-        render_prometheus(&self.stats.snapshot(), &self.dispatch.stats(), self)
+        let mut out = render_prometheus(&self.stats.snapshot(), &self.dispatch.stats(), self);
+        render_budget(&self.budget, &mut out);
+        out
     }
 }
 
@@ -272,6 +276,37 @@ fn render_prometheus(stats: &StatsSnapshot, dispatch: &DispatchStats, server: &S
     out
 }
 
+/// The budget's two gauges: bytes buffered now and the budget.
+fn render_budget(budget: &Budget, out: &mut String) {
+    for (name, help, value) in [
+        (
+            "buffered_bytes",
+            "Bytes buffered for clients now (read buffers, unwritten output, answers not yet written).",
+            budget.in_use(),
+        ),
+        (
+            "buffer_budget_bytes",
+            "The budget for buffered bytes (--buffer-budget); at it, connections with unwritten output wait.",
+            budget.limit(),
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP dispatchlab_{name} {help}\n# TYPE dispatchlab_{name} gauge\ndispatchlab_{name} {value}\n"
+        );
+    }
+}
+
+/// The `--stats-interval` line's budget part: bytes buffered of the budget.
+pub(crate) fn budget_report(budget: &Budget) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    format!(
+        "buffered {:.1}/{:.1} MiB",
+        budget.in_use() as f64 / MIB,
+        budget.limit() as f64 / MIB
+    )
+}
+
 /// The one-line report printed every `--stats-interval`. `busy` is `n/a`
 /// where nothing counts jobs (tokio runs tasks); `panics` counts the
 /// handler panics every server catches, plus the strategy's own.
@@ -314,8 +349,11 @@ mod tests {
         stats.response(Status::OK);
         stats.response(Status::NOT_FOUND);
         let dispatcher: Arc<dyn Dispatcher> = Arc::new(crate::dispatch::inline::Inline::new());
+        let budget = Arc::new(Budget::new(4096));
+        budget.charge(100);
         let metrics = ServerMetrics {
             stats,
+            budget,
             dispatch: DispatchSource::Dispatcher(Arc::downgrade(&dispatcher)),
             strategy: "inline",
             scope: "request",
@@ -330,9 +368,18 @@ mod tests {
             "dispatchlab_responses_total{class=\"4xx\"} 1",
             "dispatchlab_dispatch_threads_alive 0",
             "dispatchlab_info{strategy=\"inline\",scope=\"request\",workers=\"1\"} 1",
+            "dispatchlab_buffered_bytes 100",
+            "dispatchlab_buffer_budget_bytes 4096",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_report_line_shows_the_budget_in_use() {
+        let budget = Budget::new(32 * 1024 * 1024);
+        budget.charge(1024 * 1024 + 512 * 1024);
+        assert_eq!(budget_report(&budget), "buffered 1.5/32.0 MiB");
     }
 
     #[test]

@@ -8,11 +8,15 @@
 //! `Connection: close`, HTTP/1.0 without keep-alive, end of stream, a
 //! refused request, a timeout or shutdown. This file only does the I/O.
 //!
+//! Answers are written in pieces of at most a window (`output`), each within
+//! the write timeout, so a client that never reads holds this thread for
+//! the write timeout at most, and its connection is then closed.
+//!
 //! While it lasts, the thread that runs it can serve no other connection:
 //! with a pool of N workers, connection N + 1 waits in the queue until one of
 //! the first N closes. That is the head-of-line blocking this study measures.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
@@ -78,10 +82,16 @@ impl BlockingConnection {
         Ok(())
     }
 
+    /// Writes the output in pieces of at most a window each, every piece
+    /// within the write timeout (the socket's `SO_SNDTIMEO`): a client that
+    /// stops reading frees this worker at the timeout, and is closed.
     fn flush(&mut self) -> io::Result<()> {
-        if !self.exchange.output().is_empty() {
-            self.stream.write_all(self.exchange.output())?;
-            self.exchange.clear_output();
+        while !self.exchange.output().is_empty() {
+            match self.exchange.write_to(&mut self.stream) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
         }
         Ok(())
     }

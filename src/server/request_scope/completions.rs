@@ -28,8 +28,10 @@ pub(super) struct Completion {
     pub(super) connection_id: u64,
     /// The request's position on its connection.
     pub(super) sequence: u64,
-    /// The encoded response.
+    /// The encoded response (charged to the budget by the job).
     pub(super) bytes: Vec<u8>,
+    /// A body to stream after `bytes`; empty if none.
+    pub(super) streamed: &'static [u8],
     /// Whether the connection stays open after this response.
     pub(super) keep_open: bool,
 }

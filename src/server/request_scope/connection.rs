@@ -5,32 +5,31 @@
 //! `pending` holds a slot per dispatched request, in the order the requests
 //! arrived, and only the ready prefix moves to the output. So pipelined
 //! requests are answered in order whatever the strategy does.
+//!
+//! What the connection holds (its partial request, the answers waiting for
+//! their turn, its encoded output) is charged to the server's budget; see
+//! [`LoopConnection::charge`].
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 
 use crate::http::RequestDecoder;
+use crate::server::budget::Budget;
 use crate::server::linger::Lingering;
+use crate::server::output::{Output, WINDOW};
 
-/// Past this much unwritten output, the connection decodes no new requests
-/// until the client reads (back-pressure on clients that do not read).
-pub(super) const OUTPUT_SOFT_LIMIT: usize = 256 * 1024;
-/// Past this much unwritten output, the connection is closed: the client is
-/// not reading and its answers would otherwise pile up without bound.
-pub(super) const OUTPUT_HARD_LIMIT: usize = 16 * 1024 * 1024;
 /// The most requests of one connection in flight at once.
 pub(super) const MAX_PIPELINED: usize = 64;
-/// Output capacity kept after a flush; more is released (a connection that
-/// once fetched a megabyte does not keep a megabyte).
-const OUTPUT_KEEP: usize = 64 * 1024;
 
 /// A response that is ready, waiting for the responses before it.
 #[derive(Debug)]
 pub(super) struct Ready {
     pub(super) bytes: Vec<u8>,
+    /// A body to stream after `bytes` (see `output`); empty if none.
+    pub(super) streamed: &'static [u8],
     pub(super) keep_open: bool,
 }
 
@@ -48,8 +47,9 @@ pub(super) struct LoopConnection {
     pub(super) pending: VecDeque<Option<Ready>>,
     /// The sequence number of `pending.front()`.
     pub(super) first_sequence: u64,
-    output: Vec<u8>,
-    written: usize,
+    pub(super) output: Output,
+    /// What this connection has charged to the server's budget.
+    pub(super) charged: usize,
     /// The socket may have unread bytes (an edge was seen, no `WouldBlock` yet).
     pub(super) readable: bool,
     /// The client closed its side (read returned 0).
@@ -84,8 +84,8 @@ impl LoopConnection {
             leftover: Vec::new(),
             pending: VecDeque::new(),
             first_sequence: 0,
-            output: Vec::new(),
-            written: 0,
+            output: Output::default(),
+            charged: 0,
             readable: false,
             peer_closed: false,
             closing: false,
@@ -104,9 +104,41 @@ impl LoopConnection {
         self.first_sequence + self.pending.len() as u64
     }
 
-    /// Whether this connection's own limits let it decode another request.
-    pub(super) fn accepts_more_requests(&self) -> bool {
-        !self.closing && self.pending.len() < MAX_PIPELINED && self.unwritten() < OUTPUT_SOFT_LIMIT
+    /// Whether this connection's limits let it decode another request: its
+    /// pipeline depth, its output window, and, once the budget is spent,
+    /// whether it is behind (answers in flight or unwritten).
+    pub(super) fn accepts_more_requests(&self, budget: &Budget) -> bool {
+        let behind = !self.pending.is_empty() || !self.output.is_empty();
+        !self.closing
+            && self.pending.len() < MAX_PIPELINED
+            && self.output.len() < WINDOW
+            && !(behind && budget.is_spent())
+    }
+
+    /// Charges what the connection holds now to the budget. Answers handed
+    /// over by jobs were charged by the job; [`adopt`](Self::adopt) moves
+    /// that charge here first.
+    pub(super) fn charge(&mut self, budget: &Budget) {
+        let waiting: usize = self.pending.iter().flatten().map(|ready| ready.bytes.capacity()).sum();
+        let held = self.leftover.capacity() + self.output.held() + waiting;
+        budget.recharge(&mut self.charged, held);
+    }
+
+    /// Keeps `rest` (a partial request, or requests held back) to decode
+    /// later; an empty leftover holds no memory.
+    pub(super) fn keep_leftover(&mut self, rest: &[u8]) {
+        if rest.is_empty() {
+            self.leftover = Vec::new();
+        } else {
+            self.leftover.clear();
+            self.leftover.extend_from_slice(rest);
+        }
+    }
+
+    /// Takes over the charge of an answer's bytes, made by the job that
+    /// encoded them.
+    pub(super) fn adopt(&mut self, ready: &Ready) {
+        self.charged += ready.bytes.capacity();
     }
 
     /// Fills the slot of `sequence` and moves every ready answer at the front
@@ -127,8 +159,9 @@ impl LoopConnection {
                 break;
             };
             self.first_sequence += 1;
-            self.append_output(ready.bytes);
-            if !ready.keep_open {
+            let keep_open = ready.keep_open;
+            self.append_output(ready);
+            if !keep_open {
                 self.close_queued = true;
                 self.closing = true;
                 self.pending.clear();
@@ -137,26 +170,21 @@ impl LoopConnection {
         }
     }
 
-    fn append_output(&mut self, bytes: Vec<u8>) {
-        if self.unwritten() == 0 {
-            self.output = bytes;
-            self.written = 0;
-        } else {
-            self.output.extend_from_slice(&bytes);
-        }
+    fn append_output(&mut self, ready: Ready) {
+        self.output.append(ready.bytes);
+        self.output.stream(ready.streamed);
     }
 
     pub(super) fn unwritten(&self) -> usize {
-        self.output.len() - self.written
+        self.output.len()
     }
 
     /// Writes as much output as the socket takes.
     pub(super) fn flush(&mut self, now: Instant) -> io::Result<()> {
-        while self.written < self.output.len() {
-            match self.socket.write(&self.output[self.written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(count) => {
-                    self.written += count;
+        loop {
+            match self.output.write_to(&mut self.socket) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {
                     self.last_active = now;
                     self.write_blocked_since = None;
                 }
@@ -168,12 +196,6 @@ impl LoopConnection {
                 Err(err) => return Err(err),
             }
         }
-        self.written = 0;
-        self.output.clear();
-        if self.output.capacity() > OUTPUT_KEEP {
-            self.output = Vec::new();
-        }
-        Ok(())
     }
 
     /// Whether everything is answered and written and the connection should
@@ -208,6 +230,7 @@ mod tests {
     fn ready(text: &str, keep_open: bool) -> Ready {
         Ready {
             bytes: text.as_bytes().to_vec(),
+            streamed: &[],
             keep_open,
         }
     }
@@ -238,7 +261,7 @@ mod tests {
         c.complete(b, ready("2", true));
         assert_eq!(c.unwritten(), 0, "nothing may leave before the first answer");
         c.complete(a, ready("1", true));
-        assert_eq!(&c.output[..], b"123");
+        assert_eq!(c.output.piece(), b"123");
         assert!(c.pending.is_empty());
     }
 
@@ -248,7 +271,7 @@ mod tests {
         let (a, b) = (dispatch(&mut c), dispatch(&mut c));
         c.complete(a, ready("bye", false));
         c.complete(b, ready("late", true));
-        assert_eq!(&c.output[..], b"bye");
+        assert_eq!(c.output.piece(), b"bye");
         assert!(c.close_queued && c.closing);
     }
 }

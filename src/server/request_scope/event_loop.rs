@@ -36,7 +36,7 @@ use crate::server::linger::Lingering;
 use crate::server::service::Service;
 
 use super::completions::{Completion, Completions};
-use super::connection::{LoopConnection, OUTPUT_HARD_LIMIT, Ready};
+use super::connection::{LoopConnection, Ready};
 
 pub(super) const LISTENER: Token = Token(0);
 pub(super) const WAKER: Token = Token(1);
@@ -44,6 +44,10 @@ const FIRST_CONNECTION: usize = 2;
 
 /// The loop's read buffer: one read's worth for any connection.
 const READ_BUFFER: usize = 64 * 1024;
+/// How many times one turn decodes again on a connection whose output was
+/// written in full (a client that reads as fast as it is answered); then it
+/// waits for the next turn, so that it does not starve the others.
+const TURNS_PER_CONNECTION: usize = 4;
 /// Longest pause between two timeout sweeps.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -55,16 +59,19 @@ struct RequestJob {
 }
 
 impl RequestJob {
-    /// The job body: run the handler, encode, hand back.
+    /// The job body: run the handler, encode, charge the answer to the
+    /// budget, hand back.
     fn answer(&self, key: usize, connection_id: u64, sequence: u64, request: Request) {
         let mut bytes = Vec::with_capacity(256);
-        let keep_open = self.service.answer(&request, &mut bytes);
+        let encoded = self.service.answer(&request, &mut bytes);
+        self.service.budget.charge(bytes.capacity());
         self.completions.push(Completion {
             key,
             connection_id,
             sequence,
             bytes,
-            keep_open,
+            streamed: encoded.streamed,
+            keep_open: encoded.keep_open,
         });
     }
 }
@@ -124,6 +131,7 @@ impl EventLoop {
             completions: Arc::clone(&completions),
         });
         let sweep_interval = (shared.timeouts.header / 4).clamp(Duration::from_millis(10), MAX_SWEEP_INTERVAL);
+        shared.service.budget.charge(READ_BUFFER);
         Self {
             poll,
             listener: Some(listener),
@@ -200,7 +208,7 @@ impl EventLoop {
     /// push from another thread wakes the loop, a push from the loop's own
     /// thread does not (see `completions`).
     fn timeout(&self) -> Duration {
-        if self.completions.has_queued() {
+        if self.completions.has_queued() || !self.touched.is_empty() {
             return Duration::ZERO;
         }
         let now = Instant::now();
@@ -253,12 +261,15 @@ impl EventLoop {
         self.shared.service.stats.connection_opened();
     }
 
+    /// Advances the connections that had events; those that asked for
+    /// another turn meanwhile are kept for the next one.
     fn advance_touched(&mut self, now: Instant) {
         let mut touched = std::mem::take(&mut self.touched);
         for &key in &touched {
             self.advance(key, now);
         }
         touched.clear();
+        touched.append(&mut self.touched);
         self.touched = touched;
     }
 
@@ -274,9 +285,27 @@ impl EventLoop {
             }
             return;
         }
-        let healthy = pump(connection, key, &mut self.dispatching, &self.shared.service, now).is_ok()
-            && connection.flush(now).is_ok()
-            && connection.unwritten() <= OUTPUT_HARD_LIMIT;
+        let service = &self.shared.service;
+        let mut turns = 0;
+        let healthy = loop {
+            let pumped = pump(connection, key, &mut self.dispatching, service, now);
+            let healthy = pumped.is_ok() && connection.flush(now).is_ok();
+            connection.charge(&service.budget);
+            // Held by its own output, which is now written: decode again
+            // (not when the loop's in-flight bound holds it: `stalled` resumes it).
+            let released = pumped.is_ok_and(|stop| stop == Stop::Held)
+                && connection.output.is_empty()
+                && connection.accepts_more_requests(&service.budget)
+                && self.dispatching.in_flight < self.dispatching.max_in_flight;
+            if !healthy || !released {
+                break healthy;
+            }
+            turns += 1;
+            if turns == TURNS_PER_CONNECTION {
+                self.touched.push(key);
+                break true;
+            }
+        };
         if !healthy {
             self.close(key);
         } else if connection.is_done() {
@@ -291,16 +320,20 @@ impl EventLoop {
         for completion in finished.drain(..) {
             self.dispatching.in_flight -= 1;
             self.shared.service.stats.request_answered();
-            let Some(connection) = self.connections.get_mut(completion.key) else {
-                continue;
-            };
-            if connection.id != completion.connection_id {
-                continue;
-            }
             let ready = Ready {
                 bytes: completion.bytes,
+                streamed: completion.streamed,
                 keep_open: completion.keep_open,
             };
+            let Some(connection) = self
+                .connections
+                .get_mut(completion.key)
+                .filter(|connection| connection.id == completion.connection_id)
+            else {
+                self.shared.service.budget.release(ready.bytes.capacity());
+                continue;
+            };
+            connection.adopt(&ready);
             connection.complete(completion.sequence, ready);
             self.touched.push(completion.key);
         }
@@ -337,7 +370,8 @@ impl EventLoop {
     }
 
     fn close(&mut self, key: usize) {
-        if self.connections.try_remove(key).is_some() {
+        if let Some(connection) = self.connections.try_remove(key) {
+            self.shared.service.budget.release(connection.charged);
             self.shared.service.stats.connection_closed();
         }
     }
@@ -405,15 +439,25 @@ impl EventLoop {
     }
 }
 
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        let budget = &self.shared.service.budget;
+        budget.release(READ_BUFFER);
+        for (_, connection) in &self.connections {
+            budget.release(connection.charged);
+        }
+    }
+}
+
 /// Decodes what the connection holds and reads more while it may, dispatching
-/// a job per complete request.
+/// a job per complete request; says why it stopped.
 fn pump(
     connection: &mut LoopConnection,
     key: usize,
     dispatching: &mut Dispatching,
     service: &Service,
     now: Instant,
-) -> io::Result<()> {
+) -> io::Result<Stop> {
     let mut stop = decode_leftover(connection, key, dispatching, service);
     while stop == Stop::NeedMore && connection.readable && !connection.peer_closed {
         stop = read_and_decode(connection, key, dispatching, service, now)?;
@@ -423,7 +467,7 @@ fn pump(
         dispatching.stalled.push_back(key);
     }
     connection.track_request_start(now, stop == Stop::NeedMore);
-    Ok(())
+    Ok(stop)
 }
 
 fn decode_leftover(
@@ -434,8 +478,7 @@ fn decode_leftover(
 ) -> Stop {
     let leftover = std::mem::take(&mut connection.leftover);
     let (used, stop) = decode(connection, &leftover, key, dispatching, service);
-    connection.leftover = leftover;
-    connection.leftover.drain(..used);
+    connection.keep_leftover(&leftover[used..]);
     stop
 }
 
@@ -473,8 +516,7 @@ fn read_and_decode(
             connection.readable = kept + count == buffer.len();
             let received = &buffer[..kept + count];
             let (used, stop) = decode(connection, received, key, dispatching, service);
-            connection.leftover.clear();
-            connection.leftover.extend_from_slice(&received[used..]);
+            connection.keep_leftover(&received[used..]);
             stop
         }
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -505,7 +547,7 @@ fn decode(
         if connection.closing {
             return (used, Stop::Closing);
         }
-        if !connection.accepts_more_requests() || dispatching.in_flight >= dispatching.max_in_flight {
+        if !connection.accepts_more_requests(&service.budget) || dispatching.in_flight >= dispatching.max_in_flight {
             return (used, Stop::Held);
         }
         match connection.decoder.decode(&input[used..]) {
@@ -522,6 +564,7 @@ fn decode(
                     sequence,
                     Ready {
                         bytes: CONTINUE.to_vec(),
+                        streamed: &[],
                         keep_open: true,
                     },
                 );
@@ -547,6 +590,7 @@ fn refuse(connection: &mut LoopConnection, error: HttpError, service: &Service) 
         sequence,
         Ready {
             bytes,
+            streamed: &[],
             keep_open: false,
         },
     );
@@ -577,6 +621,7 @@ impl Dispatching {
                 sequence,
                 Ready {
                     bytes,
+                    streamed: &[],
                     keep_open: false,
                 },
             );

@@ -15,8 +15,13 @@
 //! Per loop, requests in flight are bounded (`--max-in-flight`): past the
 //! bound the loop stops decoding and reading until answers come back, so a
 //! flood meets back-pressure (TCP windows fill) instead of growing memory.
-//! Per connection, at most 64 requests are in flight and unread output is
-//! capped (see [`connection`]).
+//! Per connection, at most 64 requests are in flight and unwritten output
+//! is held to a window (`output`): past it the connection decodes no new
+//! request until the client reads, and a large `/bytes` body is streamed
+//! from where it lies rather than copied. Across connections, what they
+//! hold is charged to the server's budget (`budget`): once it is spent, a
+//! connection that is behind (answers in flight or unwritten) waits for its
+//! client, while one that is not is served as always.
 //!
 //! ## Why it does not step an `Exchange`
 //!

@@ -8,9 +8,10 @@
 //!
 //! The timeouts, keep-alive and the lingering close are the exchange's and
 //! `linger`'s, as in connection scope; this file adds the write timeout per
-//! write that makes no progress, and lets shutdown interrupt a wait.
+//! piece of output (at most a window, see `output`) that makes no progress,
+//! and lets shutdown interrupt a wait.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,21 +106,25 @@ impl TokioConnection<'_> {
         Ok(())
     }
 
-    /// Writes the output; a write that makes no progress within the write
-    /// timeout fails the connection.
+    /// Writes the output a piece at a time; a piece that makes no progress
+    /// within the write timeout fails the connection.
     async fn flush(&mut self) -> io::Result<()> {
-        let output = self.exchange.output();
-        let mut written = 0;
-        while written < output.len() {
-            match timeout(self.shared.timeouts.write, self.stream.write(&output[written..])).await {
+        while !self.exchange.output().is_empty() {
+            let (pieces, count) = self.exchange.output().pieces();
+            let slices = pieces.map(IoSlice::new);
+            // As `Output::write_to`: a plain write for one slice.
+            let written = match count {
+                1 => timeout(self.shared.timeouts.write, self.stream.write(pieces[0])).await,
+                _ => timeout(self.shared.timeouts.write, self.stream.write_vectored(&slices[..count])).await,
+            };
+            match written {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(Ok(count)) => written += count,
+                Ok(Ok(count)) => self.exchange.wrote(count),
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(err)) => return Err(err),
                 Err(_elapsed) => return Err(io::ErrorKind::TimedOut.into()),
             }
         }
-        self.exchange.clear_output();
         Ok(())
     }
 

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Never-reading flood: peak RSS of each server, and a reading client's p99.
+
+For each server, starts `dispatchlab serve` on a free port, measures the p99
+of a keep-alive client's `GET /` round trips, then opens CLIENTS connections
+that each pipeline PIPELINE x `GET /bytes?n=1048576` and never read, holds
+them for HOLD seconds while the same client measures again, and prints the
+server's peak resident set (VmHWM from /proc) and both p99s. This is issue
+14's target ("1,000 never-reading clients x 4 pipelined 1 MiB answers: peak
+RSS <= 100 MiB; a well-behaved client's p99 within 2x") as a script, for a
+quiet machine; it is not a test (it asserts nothing).
+
+    scripts/flood-rss.py [--bin PATH] [--clients N] [--pipeline N] [--hold S]
+                         [--server NAME ...] [-- EXTRA SERVE FLAGS]
+
+Servers are named as the runner names them: `mutex-queue/connection`,
+`work-stealing/request`, `tokio`. Default: every server, connection scope
+with 64 workers, request scope and tokio with 4. Bounded in time: about
+HOLD + 3 seconds per server, each request the client sends waits at most
+3 seconds (an unanswered one is counted and printed).
+"""
+
+import argparse
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+STRATEGIES = ["thread-per-task", "mutex-queue", "worker-channels", "work-stealing", "rayon", "threadpool"]
+SERVERS = [f"{s}/{scope}" for s in STRATEGIES for scope in ("connection", "request")] + ["inline/request", "tokio"]
+REQUEST = b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: flood\r\n\r\n"
+HELLO = b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n"
+PROBE_TIMEOUT = 3.0
+PROBES = 200
+
+
+def serve_args(server, extra):
+    if server == "tokio":
+        return ["--strategy", "tokio", "--workers", "4"] + extra
+    strategy, scope = server.split("/")
+    workers = "64" if scope == "connection" else "4"
+    return ["--strategy", strategy, "--scope", scope, "--workers", workers] + extra
+
+
+def start(binary, server, extra):
+    child = subprocess.Popen(
+        [binary, "serve", "--addr", "127.0.0.1:0"] + serve_args(server, extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = child.stdout.readline()
+    found = re.search(r"http://([\d.]+):(\d+)/", line)
+    if not found:
+        child.kill()
+        sys.exit(f"flood-rss: {server} did not start: {line!r}")
+    return child, (found.group(1), int(found.group(2)))
+
+
+def p99_round_trips(addr):
+    """p99 of PROBES sequential GET / round trips (seconds), and how many
+    went unanswered within PROBE_TIMEOUT (each counts at the timeout)."""
+    times, unanswered = [], 0
+    try:
+        probe = socket.create_connection(addr, timeout=PROBE_TIMEOUT)
+    except OSError:
+        return PROBE_TIMEOUT, PROBES
+    probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with probe:
+        for _ in range(PROBES):
+            sent = time.monotonic()
+            try:
+                probe.sendall(HELLO)
+                if not read_hello(probe):
+                    raise OSError("closed")
+                times.append(time.monotonic() - sent)
+            except OSError:
+                unanswered = PROBES - len(times)
+                times += [PROBE_TIMEOUT] * unanswered
+                break
+    times.sort()
+    return times[len(times) * 99 // 100], unanswered
+
+
+def read_hello(probe):
+    """Reads one `Hello, World!` answer (its head says Content-Length: 13)."""
+    data = b""
+    while not (b"\r\n\r\n" in data and data.endswith(b"Hello, World!")):
+        chunk = probe.recv(4096)
+        if not chunk:
+            return False
+        data += chunk
+    return True
+
+
+def flood(addr, clients, pipeline):
+    sockets = []
+    for _ in range(clients):
+        try:
+            client = socket.create_connection(addr, timeout=PROBE_TIMEOUT)
+            client.setblocking(False)
+            client.send(REQUEST * pipeline)
+            sockets.append(client)
+        except OSError:
+            break
+    return sockets
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def stop(child):
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", default="target/release/dispatchlab")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--pipeline", type=int, default=4)
+    parser.add_argument("--hold", type=float, default=3.0)
+    parser.add_argument("--server", action="append", choices=SERVERS)
+    parser.add_argument("extra", nargs="*", help="more `serve` flags, after --")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(f"{args.clients} clients x {args.pipeline} x 1 MiB, never read, held {args.hold} s ({os.uname().nodename})")
+    print(f"{'server':<28} {'VmHWM MiB':>10} {'p99 alone ms':>13} {'p99 flooded ms':>15} {'unanswered':>11}")
+    for server in args.server or SERVERS:
+        child, addr = start(args.bin, server, args.extra)
+        try:
+            alone, _ = p99_round_trips(addr)
+            sockets = flood(addr, args.clients, args.pipeline)
+            deadline = time.monotonic() + args.hold
+            flooded, unanswered = p99_round_trips(addr)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            peak = status_kib(child.pid, "VmHWM")
+            for client in sockets:
+                client.close()
+            print(
+                f"{server:<28} {peak / 1024:>10.1f} {alone * 1e3:>13.2f} {flooded * 1e3:>15.2f} {unanswered:>11}"
+                + ("" if len(sockets) == args.clients else f"  (only {len(sockets)} connected)")
+            )
+        finally:
+            stop(child)
+
+
+if __name__ == "__main__":
+    main()
