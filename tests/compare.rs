@@ -465,6 +465,7 @@ fn help_lists_every_scenario_and_dry_run_prints_the_plan() {
         "io-bound",
         "cpu-bound",
         "c10k",
+        "c100k",
         "plaintext",
     ] {
         assert!(help.contains(scenario), "--help lacks {scenario}");

@@ -4,6 +4,9 @@
 //! `/proc/stat` around it for the [`disturbance`](super::disturbance)),
 //! stop the child with `SIGTERM`, and turn it all into one [`RunRow`].
 //!
+//! A run with errors whose server's peak thread count reached a system
+//! limit on threads says which one in the outcome (see `limits`).
+//!
 //! Whatever goes wrong ends up in the row's `outcome`, never in a panic or an
 //! early return of the whole comparison: a server that does not start, dies
 //! during the run, exits non-zero or has to be killed after `SIGTERM` fails
@@ -19,6 +22,7 @@ use std::time::Instant;
 use super::child::{ChildError, ServerChild};
 use super::disturbance::{self, Disturbance, Sets, Window};
 use super::external::{self, Attached, ExternalSource};
+use super::limits;
 use super::matrix::{Cell, ServerKind};
 use super::pin::CpuSet;
 use super::reference::Reference;
@@ -127,6 +131,13 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
         };
         (report, usage, disturbance)
     };
+    // The other threads of the system, counted while the server still runs.
+    let others = limits::system_threads().map(|all| {
+        all.saturating_sub(
+            pid.and_then(|pid| super::sampler::status_value(pid, "Threads"))
+                .unwrap_or(0),
+        )
+    });
     let died = server.exited();
     let stopped = match died {
         Some(_) => Ok(()),
@@ -141,6 +152,12 @@ pub fn measure(ctx: &Context, index: usize, cell: &Cell) -> CellResult {
             }
         }
         Err(err) => outcome.push(format!("load failed: {err}")),
+    }
+    if let (Ok(report), Some(peak)) = (&report, usage.peak_threads)
+        && report.errors.total() > 0
+        && let Some(limit) = limits::diagnose(peak, &limits::thread_limits(others.unwrap_or(0)))
+    {
+        outcome.push(limit);
     }
     if let Some(how) = died {
         outcome.push(format!("server {how} during the run"));

@@ -51,6 +51,7 @@
 //! | `pin` | CPU sets: parsing, splitting, `sched_setaffinity` |
 //! | [`sampler`] | `/proc/<pid>` sampling while a run lasts (public: the tests read servers with it) |
 //! | `measure` | one cell from start to row |
+//! | `limits` | the system limits on threads, and the one a thread-per-connection server ran into |
 //! | `output` | `runs.csv`, `runs.json`, `.hgrm`, `summary.md`, the ranking tables |
 //! | `progress` | the progress bar (hidden when standard error is not a terminal) |
 
@@ -58,6 +59,7 @@ pub mod baseline;
 mod child;
 pub mod disturbance;
 mod external;
+mod limits;
 mod matrix;
 mod measure;
 mod output;
@@ -107,7 +109,7 @@ pub struct CompareArgs {
     /// Strategies to compare, comma-separated [default: every compiled-in
     /// one, and tokio; `dispatchlab strategies` lists them]. `tokio` (the
     /// tokio reference server) joins only the default run, custom matrices
-    /// and the plaintext, io-bound and c10k scenarios. Also narrows scenarios
+    /// and the plaintext, io-bound, c10k and c100k scenarios. Also narrows scenarios
     /// (except `backlog` and `rust-book`, whose servers are fixed).
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = crate::dispatch::StrategyParser::<Engine>::default())]
     pub strategies: Vec<Engine>,

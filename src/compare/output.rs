@@ -487,6 +487,10 @@ fn fmt_mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
 }
 
+/// Connections from which a ranking table shows the server's peak RSS per
+/// connection (`KiB/conn`, the fixed part included).
+const PER_CONNECTION_FROM: u32 = 1000;
+
 /// The groups of `measured`, in the order they first appear.
 fn groups(measured: &[Measured]) -> Vec<&str> {
     let mut groups: Vec<&str> = Vec::new();
@@ -601,7 +605,14 @@ fn ranking_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
     if wide {
         columns.extend(["timeouts", "offered", "unsent", "unansw", "p90", "p99.9", "CPU s"]);
     }
-    columns.extend(["RSS MiB", "thr", "xbest"]);
+    // Memory per connection, where a table holds enough connections for the
+    // server's fixed part to fade (c10k, c100k).
+    let per_connection = cells.iter().all(|c| c.median.row.connections >= PER_CONNECTION_FROM);
+    columns.extend(["RSS MiB", "thr"]);
+    if per_connection {
+        columns.push("KiB/conn");
+    }
+    columns.push("xbest");
     if let Some(name) = reference.map(|c| &c.median.row.strategy) {
         columns.push(if name == "nginx" { "xnginx" } else { "xref" });
     }
@@ -648,11 +659,14 @@ fn ranking_table(group: &str, cells: &[CellSummary], wide: bool) -> Table {
                 r.server_cpu_s.map_or_else(|| "-".into(), |s| format!("{s:.2}")),
             ]);
         }
-        cells.extend([
-            fmt_mib(r.server_peak_rss_kib),
-            opt(r.server_peak_threads),
-            ratio(cell, best, best_cell),
-        ]);
+        cells.extend([fmt_mib(r.server_peak_rss_kib), opt(r.server_peak_threads)]);
+        if per_connection {
+            cells.push(r.server_peak_rss_kib.map_or_else(
+                || "-".into(),
+                |kib| format!("{:.2}", kib as f64 / f64::from(r.connections.max(1))),
+            ));
+        }
+        cells.push(ratio(cell, best, best_cell));
         if reference.is_some() {
             cells.push(ratio(cell, reference_rps, reference.map(|c| c.median.index)));
         }
@@ -804,8 +818,9 @@ pub fn notes(measured: &[Measured]) -> Vec<String> {
     if measured.iter().any(Measured::ok) {
         notes.push(
             "RSS is the server's VmHWM (peak resident set, KiB in the CSV; for nginx and outside servers the sum \
-             over the process and its children); threads the most seen at one 100 ms sample; CPU s the server's \
-             user + system time during the measurement."
+             over the process and its children); KiB/conn that peak over the connections (from 1,000 connections \
+             on); threads the most seen at one 100 ms sample; CPU s the server's user + system time during the \
+             measurement."
                 .into(),
         );
     }

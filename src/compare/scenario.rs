@@ -5,7 +5,7 @@
 //! Every scenario that compares strategies iterates [`Strategy::ALL`] (the
 //! compiled-in strategies, narrowed by `--strategies`), so a strategy added
 //! to the crate joins every table without a change here. The tokio reference
-//! server joins the default run and the plaintext, io-bound and c10k
+//! server joins the default run and the plaintext, io-bound, c10k and c100k
 //! scenarios, with the workers the strategies get: the three questions an
 //! async runtime answers differently (hand-off cost, waiting without a
 //! thread, memory per connection).
@@ -16,7 +16,7 @@ use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
 use crate::Strategy;
-use crate::load::{Config, ConnectionMode};
+use crate::load::{Config, ConnectionMode, SourceAddrs};
 use crate::server::{KeepAlive, Scope, Target};
 
 use super::matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, ServerKind, ServerSpec, closed_load, planned};
@@ -35,6 +35,8 @@ pub enum Scenario {
     CpuBound,
     /// Ten thousand connections.
     C10k,
+    /// Up to a hundred thousand connections: memory per connection.
+    C100k,
     /// Hello, pipelined and not, against nginx.
     Plaintext,
     /// The seed log's run against the Rust Book's server: one request per connection vs keep-alive.
@@ -188,18 +190,20 @@ impl Scenario {
             Scenario::IoBound => "io-bound",
             Scenario::CpuBound => "cpu-bound",
             Scenario::C10k => "c10k",
+            Scenario::C100k => "c100k",
             Scenario::Plaintext => "plaintext",
             Scenario::RustBook => "rust-book",
         }
     }
 
     /// Every scenario, in the order `--help` lists them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::KeepaliveStarvation,
         Scenario::Backlog,
         Scenario::IoBound,
         Scenario::CpuBound,
         Scenario::C10k,
+        Scenario::C100k,
         Scenario::Plaintext,
         Scenario::RustBook,
     ];
@@ -216,6 +220,9 @@ impl Scenario {
             Scenario::IoBound => "A 40 ms blocking handler at concurrency 1-16: throughput against the linear ideal",
             Scenario::CpuBound => "/spin?us=100 at concurrency 1-64: throughput capped by cores, not threads",
             Scenario::C10k => "10,000 connections at a low rate: peak RSS, threads and errors per strategy and scope",
+            Scenario::C100k => {
+                "1,000-100,000 idle keep-alive connections, a request each every 10 s: memory per connection, request scope and tokio"
+            }
             Scenario::Plaintext => {
                 "Hello at 16-1,024 connections, with and without pipelining (depth 16), against nginx"
             }
@@ -242,6 +249,9 @@ impl Scenario {
             }
             Scenario::C10k => {
                 "10,000 keep-alive connections at 4,000 req/s: peak RSS, threads and errors per strategy and scope, and tokio"
+            }
+            Scenario::C100k => {
+                "1,000, 10,000, 30,000 and 100,000 keep-alive connections, each sending a request every 10 s, opened at 10,000/s: peak RSS per connection for every request-scope strategy, tokio and thread-per-task/connection (needs RLIMIT_NOFILE > 100,000: README, c100k)"
             }
             Scenario::Plaintext => {
                 "hello, 16-1,024 connections, pipelining 1 and 16, every strategy, with tokio and nginx as references"
@@ -284,6 +294,12 @@ impl Scenario {
                 "strategy x scope with 10,000 keep-alive connections sending 4,000 req/s in all (one request per connection every 2.5 s); pools have 4 workers, tokio 4 runtime threads",
                 "memory per connection: a thread stack each in connection scope (thread-per-task), a buffer each in request scope; a connection-scope pool leaves all but 4 connections unserved",
                 c10k(options),
+            ),
+            Scenario::C100k => (
+                "100,000 connections: memory per connection",
+                "connections (1,000, 10,000, 30,000, 100,000 keep-alive, each sending one request every 10 s, open loop, opened at 10,000 per second) x server: every request-scope strategy and tokio with their default workers, and thread-per-task/connection",
+                "the server's peak RSS at each count and per connection: a buffer per connection in request scope and tokio (0 errors), a thread stack per connection in thread-per-task/connection until a system limit on threads stops it (its outcome names the limit)",
+                c100k(options),
             ),
             Scenario::Plaintext => (
                 "Plaintext: hello at 16-1,024 connections, pipelining 1 and 16",
@@ -525,6 +541,65 @@ fn c10k(options: &PlanOptions) -> Vec<Cell> {
         .collect()
 }
 
+/// The c100k scenario's connection counts: the memory-per-connection curve.
+pub const C100K_CONNECTIONS: [u32; 4] = [1_000, 10_000, 30_000, 100_000];
+/// How often each c100k connection sends a request (open loop).
+pub const C100K_PERIOD: Duration = secs(10);
+/// New connections per second while a c100k cell opens them. With the
+/// scenario's backlog of 4,096, the accept queue overflows only when the
+/// server stops accepting for 0.4 s: the ramp, not the backlog, carries the
+/// load of opening 100,000 connections.
+pub const C100K_CONNECT_RATE: u32 = 10_000;
+/// Connections per loopback source address in c100k. One address has
+/// about 28,000 ephemeral ports; using 4,000 leaves room for the previous
+/// cells' connections, whose ports stay in TIME_WAIT for 60 s after their
+/// load closed them.
+pub const C100K_PER_SOURCE: u32 = 4_000;
+/// The listen backlog of c100k's servers (`net.core.somaxconn` caps it).
+pub const C100K_BACKLOG: u32 = 4096;
+
+fn c100k(options: &PlanOptions) -> Vec<Cell> {
+    let counts = options.pick(&C100K_CONNECTIONS, &[1_000, 3_000]);
+    let period = if options.quick { secs(2) } else { C100K_PERIOD };
+    let mut servers: Vec<ServerSpec> = options
+        .pairs()
+        .into_iter()
+        .filter(|target| target.scope == Scope::Request)
+        .map(|target| dispatchlab(target, None, C100K_BACKLOG))
+        .chain(options.tokio(None, C100K_BACKLOG))
+        .collect();
+    // A thread per connection: measured until the system's thread limits
+    // stop it.
+    servers.extend(
+        options
+            .pairs()
+            .into_iter()
+            .filter(|target| target.scope == Scope::Connection && target.strategy() == Some(Strategy::ThreadPerTask))
+            .map(|target| dispatchlab(target, None, C100K_BACKLOG)),
+    );
+    let mut cells = Vec::new();
+    for &connections in &counts {
+        let ramp = Duration::from_secs_f64(f64::from(connections) / f64::from(C100K_CONNECT_RATE));
+        // Every connection open and answered once before the measurement:
+        // the ramp, then one period (connection g's first request is
+        // intended at g/C of it), and a margin.
+        let mut load = closed_load(
+            &planned("/"),
+            connections,
+            options.duration(period * 2, period),
+            options.warmup(ramp.max(period) + secs(2), ramp.max(period) + secs(1)),
+        );
+        load.rate = Some(f64::from(connections) / period.as_secs_f64());
+        load.ramp = ramp;
+        load.source_addrs = SourceAddrs::Loopback(connections.div_ceil(C100K_PER_SOURCE));
+        let group = format!("/ {}", load.label());
+        for server in &servers {
+            cells.push(cell(group.clone(), server.clone(), load.clone()));
+        }
+    }
+    cells
+}
+
 fn plaintext(options: &PlanOptions) -> Vec<Cell> {
     let connections = options.pick(&[16, 64, 256, 1024], &[16, 256]);
     let mut cells = Vec::new();
@@ -730,6 +805,55 @@ mod tests {
             assert!(load.warmup.as_secs_f64() >= opening);
             assert!(cell.server.backlog >= 4096);
         }
+    }
+
+    #[test]
+    fn c100k_is_the_memory_curve_over_request_scope_tokio_and_a_thread_per_connection() {
+        let plan = Scenario::C100k.plan(&options());
+        let request = Target::pairs(Strategy::ALL, &[Scope::Request]).len();
+        let per_count = request + tokio() + 1;
+        assert_eq!(plan.cells.len(), C100K_CONNECTIONS.len() * per_count);
+        let mut groups: Vec<&str> = plan.cells.iter().map(|c| c.group.as_str()).collect();
+        groups.dedup();
+        assert_eq!(groups.len(), C100K_CONNECTIONS.len(), "one table per count: {groups:?}");
+        let connection_scope: Vec<String> = plan
+            .cells
+            .iter()
+            .filter(|c| c.server.kind.scope_name() == "connection")
+            .map(|c| c.server.kind.label())
+            .collect();
+        assert!(
+            connection_scope
+                .iter()
+                .all(|label| label == "thread-per-task/connection"),
+            "{connection_scope:?}"
+        );
+        assert_eq!(connection_scope.len(), C100K_CONNECTIONS.len());
+        for cell in &plan.cells {
+            let load = &cell.load;
+            assert!(C100K_CONNECTIONS.contains(&load.connections));
+            assert_eq!(load.mode, ConnectionMode::KeepAlive);
+            // One request per connection per period, open loop.
+            let period = f64::from(load.connections) / load.rate.expect("open loop");
+            assert!((period - C100K_PERIOD.as_secs_f64()).abs() < 1e-9);
+            // Opened at the connect rate, all of them before the measurement.
+            let opening = f64::from(load.connections) / f64::from(C100K_CONNECT_RATE);
+            assert!((load.ramp.as_secs_f64() - opening).abs() < 1e-9);
+            assert!(load.warmup.as_secs_f64() > opening.max(period));
+            assert!(
+                load.duration.as_secs_f64() >= period,
+                "every connection sends in the window"
+            );
+            // Never more per source address than leaves room for TIME_WAIT.
+            let SourceAddrs::Loopback(addrs) = load.source_addrs else {
+                panic!("loopback source addresses: {:?}", load.source_addrs);
+            };
+            assert!(load.connections.div_ceil(addrs) <= C100K_PER_SOURCE);
+            assert_eq!(cell.server.backlog, C100K_BACKLOG);
+            assert_eq!(cell.server.workers, None, "the servers' defaults");
+        }
+        let largest = plan.cells.iter().filter(|c| c.load.connections == 100_000).count();
+        assert_eq!(largest, per_count, "every server at 100,000");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
-use super::{LoadError, Target};
+use super::{LoadError, SourceAddrs, Target};
 
 /// How connections are used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,6 +103,19 @@ pub struct Config {
     pub service_time: Option<Duration>,
     /// Percentiles the report lists, in percent (e.g. `99.9`).
     pub percentiles: Vec<f64>,
+    /// Which client addresses the connections are bound to. Default
+    /// [`SourceAddrs::Auto`]: several loopback addresses when one has too
+    /// few ephemeral ports for `connections` (see [`SourceAddrs`]).
+    pub source_addrs: SourceAddrs,
+    /// Opens the connections evenly over this time at the start instead of
+    /// all at once: connection *g* of *C* makes its first connect at
+    /// `ramp · g / C`. A server takes new connections from a listen queue of
+    /// at most `backlog` (and `net.core.somaxconn`); when more SYNs arrive
+    /// than it accepts, Linux drops them and the client retransmits after
+    /// 1 s, 3 s, 7 s. A ramp of `C / ramp` connections per second that the
+    /// server can accept keeps the queue short. Default zero (all at once,
+    /// as wrk).
+    pub ramp: Duration,
     /// Draw a live progress line on standard error (the CLI sets it when
     /// standard error is a terminal). Default off.
     pub progress: bool,
@@ -132,6 +145,8 @@ impl Config {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default [`Config::pipeline`].
     pub const DEFAULT_PIPELINE: u32 = 1;
+    /// Default [`Config::ramp`].
+    pub const DEFAULT_RAMP: Duration = Duration::ZERO;
 
     /// The defaults (wrk's where wrk has one) for `target`.
     pub fn new(target: Target) -> Self {
@@ -150,6 +165,8 @@ impl Config {
             mode: ConnectionMode::KeepAlive,
             service_time: None,
             percentiles: DEFAULT_PERCENTILES.to_vec(),
+            source_addrs: SourceAddrs::Auto,
+            ramp: Self::DEFAULT_RAMP,
             progress: false,
             stop: None,
         }
@@ -217,6 +234,7 @@ impl Config {
                 return invalid(&format!("{what} must be longer than zero"));
             }
         }
+        self.source_addrs.resolve(self.target.addr, self.connections)?;
         if self.service_time.is_some_and(|t| t.is_zero()) {
             return invalid("--service-time must be longer than zero");
         }
@@ -247,7 +265,10 @@ Examples:
   dispatchlab load --mode close -c80 --requests 2 --service-time 40ms --timeout 60s http://127.0.0.1:8080/sleep?ms=40
       80 clients x 2 requests, a new connection each: time used, theoretical minimum, amplification
   dispatchlab load -c10 -d5s --warmup 2s --csv http://127.0.0.1:8080/ > run.csv
-      one row of the result schema";
+      one row of the result schema
+  dispatchlab load -c100000 -t2 -R10000 --ramp 10s --warmup 12s -d20s http://127.0.0.1:8080/
+      100,000 keep-alive connections (spread over 127.0.0.1-127.0.0.5 by themselves), opened
+      at 10,000/s, each sending a request every 10 s; see the README for the system settings";
 
 /// The command line of `dispatchlab load`: an HTTP/1.x load generator in the
 /// manner of wrk (closed loop) and wrk2 (`-R`, constant rate).
@@ -304,6 +325,17 @@ pub struct LoadArgs {
     /// Percentiles to list, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_PERCENTILES)]
     pub percentiles: Vec<f64>,
+    /// Client addresses to bind the connections to: `auto` (for a 127.x
+    /// target, as many loopback addresses as the count needs: one has about
+    /// 28,000 ephemeral ports, see net.ipv4.ip_local_port_range), a count N
+    /// (127.0.0.1 ... 127.0.0.N), or a comma-separated list of addresses.
+    #[arg(long, value_name = "auto|N|LIST", default_value = "auto")]
+    pub source_addrs: SourceAddrs,
+    /// Open the connections evenly over this time instead of all at once
+    /// (e.g. 10s for 100,000 connections: 10,000 connects/s), so that the
+    /// server's listen queue is not overrun.
+    #[arg(long, value_parser = parse_human_duration, default_value_t = Config::DEFAULT_RAMP.into())]
+    pub ramp: humantime::Duration,
     /// Print the report as JSON instead of the table.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -340,6 +372,8 @@ impl TryFrom<&LoadArgs> for Config {
         config.mode = args.mode;
         config.service_time = args.service_time;
         config.percentiles.clone_from(&args.percentiles);
+        config.source_addrs.clone_from(&args.source_addrs);
+        config.ramp = args.ramp.into();
         config.validate()?;
         Ok(config)
     }

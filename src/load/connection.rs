@@ -17,10 +17,22 @@
 //!
 //! Tokens carry a generation next to the connection's index, so that events
 //! for a socket already closed are recognised and ignored.
+//!
+//! # Memory per connection
+//!
+//! A load of 100,000 connections must not need more than the servers it
+//! measures, so a connection owns no buffer of its own: the read buffer is
+//! the worker's (one per thread), the request bytes are the plan's. What is
+//! left is this struct (a few hundred bytes), the in-flight queue (`depth`
+//! entries, allocated once) and `leftover`, empty unless a head arrived in
+//! pieces and shrunk back after a long one. The kernel's socket buffers are
+//! not in the process's RSS. A connection that waits for the ramp has no
+//! socket yet.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mio::event::Event;
@@ -31,6 +43,7 @@ use super::ErrorKind;
 use super::plan::LoadPlan;
 use super::recorder::Recorder;
 use super::response::{Eof, Feed, MAX_HEAD, ResponseParser};
+use super::source;
 
 /// One worker's mutable state besides its connections.
 #[derive(Debug)]
@@ -50,6 +63,12 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 /// timer's token).
 pub(crate) const MAX_PER_WORKER: usize = INDEX_MASK;
 
+/// The most capacity `leftover` keeps once its bytes are consumed: an
+/// incomplete head or chunk line is usually a few hundred bytes, and a
+/// connection that once had to keep a long one (up to `MAX_HEAD`) gives the
+/// memory back, so that 100,000 connections never hold 64 KiB each.
+const LEFTOVER_KEPT: usize = 4096;
+
 /// One request's times.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -66,6 +85,10 @@ pub(crate) struct Conn {
     index: usize,
     generation: usize,
     stream: Option<TcpStream>,
+    /// The client address it binds to; `None` lets the kernel pick.
+    source: Option<IpAddr>,
+    /// No connect before this (the ramp).
+    opens_at: Instant,
     connecting: bool,
     connect_deadline: Instant,
     /// When the current connection was established.
@@ -95,12 +118,21 @@ pub(crate) fn split_token(token: Token) -> (usize, usize) {
 }
 
 impl Conn {
-    /// A connection whose first request is intended at `first_intended`.
-    pub(crate) fn new(index: usize, depth: usize, first_intended: Instant) -> Self {
+    /// A connection whose first request is intended at `first_intended`,
+    /// which connects from `source` no earlier than `opens_at`.
+    pub(crate) fn new(
+        index: usize,
+        depth: usize,
+        first_intended: Instant,
+        opens_at: Instant,
+        source: Option<IpAddr>,
+    ) -> Self {
         Self {
             index,
             generation: 0,
             stream: None,
+            source,
+            opens_at,
             connecting: false,
             connect_deadline: first_intended,
             open_since: first_intended,
@@ -136,6 +168,10 @@ impl Conn {
         let exhausted = plan.limit.is_some_and(|limit| self.issued >= limit);
         if exhausted && self.in_flight.is_empty() {
             self.finish(ctx, now);
+            return;
+        }
+        if self.stream.is_none() && now < self.opens_at {
+            self.set_timer(ctx, self.opens_at);
             return;
         }
         if plan.mode.connection_per_request() {
@@ -214,7 +250,7 @@ impl Conn {
         if std::mem::take(&mut self.server_closed) {
             ctx.rec.reconnects += 1;
         }
-        let mut stream = match TcpStream::connect(ctx.plan.addr) {
+        let mut stream = match source::connect(ctx.plan.addr, self.source) {
             Ok(stream) => stream,
             Err(err) => return self.fail(ctx, ErrorKind::of_connect(&err), now),
         };
@@ -399,7 +435,11 @@ impl Conn {
             let Some(stream) = &mut self.stream else { return };
             let kept = self.leftover.len();
             scratch[..kept].copy_from_slice(&self.leftover);
-            self.leftover.clear();
+            if self.leftover.capacity() > LEFTOVER_KEPT {
+                self.leftover = Vec::new();
+            } else {
+                self.leftover.clear();
+            }
             let space = scratch.len() - kept;
             match stream.read(&mut scratch[kept..]) {
                 Ok(0) => return self.on_eof(ctx, kept > 0),

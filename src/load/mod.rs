@@ -21,6 +21,7 @@
 //! | `request` | the request bytes, rendered once per run so the hot path never allocates |
 //! | `response` | response framing: `Content-Length`, chunked, or delimited by the server's close |
 //! | `plan` | `LoadPlan`: what every worker of a run shares, read-only |
+//! | `source` | [`SourceAddrs`]: which loopback (or listed) client addresses the connections are bound to, past one address's ephemeral ports |
 //! | `connection` | one client connection's state machine (idle → connecting → writing/reading) and the worker state it updates |
 //! | `worker` | one thread: a mio `Poll` over its share of the connections, timers, timeouts |
 //! | `timer` | a `timerfd` that wakes the poll on time for open-loop sends (Linux) |
@@ -99,11 +100,19 @@
 //! about 1 s, then 3 s, 7 s. Those connects succeed late and must show up as
 //! slow requests, not as errors.
 //!
-//! With more than about a thousand connections in `close` mode, ephemeral
-//! ports and TIME_WAIT sockets run out on one client address
-//! (`net.ipv4.ip_local_port_range`, `net.ipv4.tcp_tw_reuse`); such connects
-//! fail with `EADDRNOTAVAIL` and are counted as `other` errors. The load
-//! generator does not change sysctls.
+//! One client address has about 28,000 ephemeral ports towards one server
+//! port (`net.ipv4.ip_local_port_range`). For an IPv4 loopback target the
+//! load generator spreads the connections over 127.0.0.1, 127.0.0.2, … when
+//! the count needs it ([`SourceAddrs`], `--source-addrs`), so 100,000
+//! keep-alive connections to one port work without any setting. With many
+//! connections in `close` mode, TIME_WAIT sockets still hold ports
+//! (`net.ipv4.tcp_tw_reuse`); connects that find none fail with
+//! `EADDRNOTAVAIL` and are counted as `other` errors. The load generator
+//! does not change sysctls.
+//!
+//! Many connections at once overrun the server's listen queue (SYNs dropped,
+//! retransmitted after 1 s, 3 s): [`Config::ramp`] (`--ramp`) opens them
+//! evenly over a time instead.
 
 pub mod cli;
 mod config;
@@ -116,6 +125,7 @@ mod recorder;
 mod report;
 mod request;
 mod response;
+mod source;
 mod target;
 mod timer;
 mod worker;
@@ -126,6 +136,7 @@ pub use error::{ErrorCounts, ErrorKind, LoadError};
 pub use netstat::{Netstat, NetstatDelta};
 pub use report::{FixedCount, LatencySummary, Report};
 pub use response::{ResponseHead, first_response, response_head};
+pub use source::{SourceAddrs, connections_per_source, ephemeral_ports};
 pub use target::Target;
 
 /// Runs the load described by `config` and returns what it measured.

@@ -3,7 +3,7 @@
 //! connections and the report. It lives apart from both so that neither
 //! imports the other.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -14,7 +14,14 @@ use super::ConnectionMode;
 #[derive(Debug)]
 pub(crate) struct LoadPlan {
     pub addr: SocketAddr,
+    /// Client addresses, connection *g* on `sources[g % len]`; empty when
+    /// the kernel picks.
+    pub sources: Vec<IpAddr>,
+    /// Connection *g* of *C* connects first at `start + ramp · g / C`.
+    pub ramp: Duration,
     pub mode: ConnectionMode,
+    /// Connections of the whole run.
+    pub connections: usize,
     /// Requests in flight per connection.
     pub depth: usize,
     pub request_len: usize,

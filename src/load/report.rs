@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -81,6 +82,13 @@ pub struct Report {
     pub percentiles: Vec<f64>,
     /// The run was stopped early through [`Config::stop`].
     pub interrupted: bool,
+    /// The client addresses the connections were bound to, in turn (see
+    /// [`SourceAddrs`](super::SourceAddrs)); empty when the kernel picked.
+    pub source_addrs: Vec<IpAddr>,
+    /// This process's peak resident memory when the run ended (`VmHWM`,
+    /// KiB, Linux): the load generator's own footprint, plus whatever else
+    /// the process held before.
+    pub own_peak_rss_kib: Option<u64>,
 }
 
 /// Fixed-count mode: the seed experiment's "time used vs theoretical minimum".
@@ -277,6 +285,8 @@ impl Report {
                 .stop
                 .as_ref()
                 .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed)),
+            source_addrs: plan.sources.clone(),
+            own_peak_rss_kib: own_peak_rss_kib(),
         }
     }
 
@@ -356,6 +366,8 @@ impl Report {
             timeline: &'a [u64],
             netstat_host_wide: Option<NetstatDelta>,
             fixed_count: Option<FixedCountJson>,
+            source_addrs: &'a [IpAddr],
+            own_peak_rss_kib: Option<u64>,
         }
         #[derive(Serialize)]
         struct FixedCountJson {
@@ -401,6 +413,8 @@ impl Report {
                 theoretical_min_ms: f.theoretical_min.map(ms),
                 amplification: f.amplification,
             }),
+            source_addrs: &self.source_addrs,
+            own_peak_rss_kib: self.own_peak_rss_kib,
         };
         serde_json::to_value(json).unwrap_or(serde_json::Value::Null)
     }
@@ -812,6 +826,16 @@ impl fmt::Display for Report {
             "  Connects: {}, reconnects after a server close: {}",
             self.connects, self.reconnects
         )?;
+        if let [first, .., last] = self.source_addrs[..] {
+            writeln!(
+                f,
+                "  Source addresses: {} ({first} ... {last}, in turn)",
+                self.source_addrs.len()
+            )?;
+        }
+        if let Some(kib) = self.own_peak_rss_kib {
+            writeln!(f, "  Load generator peak RSS: {:.1} MiB", kib as f64 / 1024.0)?;
+        }
         writeln!(f, "Requests/sec: {:>12.2}", self.rps())?;
         writeln!(
             f,
@@ -858,6 +882,15 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// `VmHWM` of this process, KiB; `None` where `/proc` has no such field.
+fn own_peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
 }
 
 #[cfg(test)]

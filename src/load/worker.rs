@@ -57,13 +57,17 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
             "at most {MAX_PER_WORKER} connections per thread: raise --threads"
         )));
     }
+    check_open_files(config.connections)?;
     let request = request::render(config);
     let depth = config.pipeline as usize;
     let start = Instant::now();
     let measure_start = start + config.warmup;
     let plan = LoadPlan {
         addr: config.target.addr,
+        sources: config.source_addrs.resolve(config.target.addr, config.connections)?,
+        ramp: config.ramp,
         mode: config.mode,
+        connections,
         depth,
         request_len: request.len(),
         requests: request::repeated(&request, depth),
@@ -134,6 +138,28 @@ pub(crate) fn run_all(config: &Config) -> Result<Report, LoadError> {
     Ok(Report::new(config, &plan, merged, netstat))
 }
 
+/// Descriptors a run needs besides its connections (epoll, timerfds,
+/// standard streams, the files of the process that runs it).
+const OTHER_DESCRIPTORS: u64 = 64;
+
+/// Refuses a run with more connections than the process may open files:
+/// it would count every connect past the limit as an `other` error.
+fn check_open_files(connections: u32) -> Result<(), LoadError> {
+    let Ok((soft, hard)) = crate::rlimit::open_file_limits() else {
+        return Ok(());
+    };
+    let needed = u64::from(connections) + OTHER_DESCRIPTORS;
+    if needed <= soft {
+        return Ok(());
+    }
+    Err(LoadError::InvalidConfig(format!(
+        "{connections} connections need about {needed} open files, but this process may open {soft} \
+         (RLIMIT_NOFILE, hard limit {hard}): raise the hard limit for the shell or service that starts \
+         dispatchlab (as root: `ulimit -Hn 1048576`; systemd: LimitNOFILE=; or nofile in \
+         /etc/security/limits.conf), or use fewer connections"
+    )))
+}
+
 /// The calling thread's part while the workers run: the netstat snapshot at
 /// the warm-up boundary and the progress line.
 fn supervise(
@@ -180,14 +206,18 @@ fn run_worker(plan: &LoadPlan, first: usize, count: usize, live: &Live) -> io::R
         timers: BinaryHeap::with_capacity(count * 2 + 16),
         finished: 0,
     };
+    let total = plan.connections.max(1) as f64;
     let mut conns: Vec<Conn> = (0..count)
         .map(|i| {
+            let g = first + i;
             // Open loop: stagger the connections so that the sends of the
             // whole run are evenly spaced.
-            let offset = plan.rate.map_or(Duration::ZERO, |rate| {
-                Duration::from_secs_f64((first + i) as f64 / rate)
-            });
-            Conn::new(i, plan.depth, plan.start + offset)
+            let offset = plan
+                .rate
+                .map_or(Duration::ZERO, |rate| Duration::from_secs_f64(g as f64 / rate));
+            let opens_at = plan.start + plan.ramp.mul_f64(g as f64 / total);
+            let source = (!plan.sources.is_empty()).then(|| plan.sources[g % plan.sources.len()]);
+            Conn::new(i, plan.depth, plan.start + offset, opens_at, source)
         })
         .collect();
     let now = Instant::now();

@@ -8,9 +8,9 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ pub struct Counters {
     pub answered: AtomicU64,
     /// Response bytes written.
     pub bytes: AtomicU64,
+    /// The client address of every connection accepted, in order.
+    pub peers: Mutex<Vec<IpAddr>>,
 }
 
 /// A running test server; stops on drop.
@@ -92,6 +94,9 @@ impl TestServer {
                     }
                     let Ok(stream) = stream else { continue };
                     counters.accepts.fetch_add(1, Ordering::AcqRel);
+                    if let (Ok(peer), Ok(mut peers)) = (stream.peer_addr(), counters.peers.lock()) {
+                        peers.push(peer.ip());
+                    }
                     if behaviour == Behaviour::CloseAfterAccept {
                         drop(stream);
                         continue;
@@ -133,6 +138,15 @@ impl TestServer {
 
     pub fn bytes(&self) -> u64 {
         self.counters.bytes.load(Ordering::Acquire)
+    }
+
+    /// The client addresses of the connections accepted so far.
+    pub fn peers(&self) -> Vec<IpAddr> {
+        self.counters
+            .peers
+            .lock()
+            .map(|peers| peers.clone())
+            .unwrap_or_default()
     }
 }
 
