@@ -1096,7 +1096,8 @@ mod tests {
     }
 
     /// Three repeats each of mutex-queue (100–110 req/s), inline (300–320)
-    /// and rayon (104–112, overlapping mutex-queue's), interleaved.
+    /// and thread-per-task (104–112, overlapping mutex-queue's), interleaved
+    /// (std-only strategies, so the test runs without optional features).
     fn three_cells_three_repeats() -> Vec<Measured> {
         let mut rows = Vec::new();
         for (repeat, order) in [(1, [0, 1, 2]), (2, [2, 1, 0]), (3, [0, 1, 2])] {
@@ -1116,7 +1117,7 @@ mod tests {
                         repeat,
                     ),
                     _ => repeat_of(
-                        Strategy::Rayon,
+                        Strategy::ThreadPerTask,
                         [112.0, 104.0, 108.0][r],
                         [700.0, 800.0, 750.0][r],
                         repeat,
@@ -1144,7 +1145,10 @@ mod tests {
         let wide = &tables(&rows, true)[0];
         let column = |name: &str| wide.columns.iter().position(|c| c == name).expect(name);
         let names: Vec<&str> = wide.rows.iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(names, ["inline/request", "rayon/request", "mutex-queue/request"]);
+        assert_eq!(
+            names,
+            ["inline/request", "thread-per-task/request", "mutex-queue/request"]
+        );
         assert_eq!(wide.rows[0][column("req/s")], "310 (300–320)");
         assert_eq!(wide.rows[0][column("p99")], "450us (400us–500us)");
         assert_eq!(wide.rows[0][column("xbest")], "1.00");
@@ -1164,16 +1168,16 @@ mod tests {
         let rows = three_cells_three_repeats();
         let text = &tables(&rows, false)[0];
         let column = |name: &str| text.columns.iter().position(|c| c == name).expect(name);
-        let rayon = &text.rows[1];
-        assert_eq!(rayon[0], "rayon/request");
-        assert_eq!(rayon[column("req/s")], "108");
-        assert_eq!(rayon[column("range")], "-3.7/+3.7%");
+        let spawner = &text.rows[1];
+        assert_eq!(spawner[0], "thread-per-task/request");
+        assert_eq!(spawner[column("req/s")], "108");
+        assert_eq!(spawner[column("range")], "-3.7/+3.7%");
         let mutex = &text.rows[2];
         assert_eq!(mutex[column("xbest")], "0.34");
         assert!(
             text.footnotes
                 .iter()
-                .any(|n| n.contains("within noise") && n.ends_with("rayon/request ≈ mutex-queue/request")),
+                .any(|n| n.contains("within noise") && n.ends_with("thread-per-task/request ≈ mutex-queue/request")),
             "{:?}",
             text.footnotes
         );
