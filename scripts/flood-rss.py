@@ -30,25 +30,26 @@ import subprocess
 import sys
 import time
 
-STRATEGIES = ["thread-per-task", "mutex-queue", "worker-channels", "work-stealing", "rayon", "threadpool"]
-SERVERS = [f"{s}/{scope}" for s in STRATEGIES for scope in ("connection", "request")] + ["inline/request", "tokio"]
 REQUEST = b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: flood\r\n\r\n"
 HELLO = b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n"
 PROBE_TIMEOUT = 3.0
 PROBES = 200
 
 
-def serve_args(server, extra):
-    if server == "tokio":
-        return ["--strategy", "tokio", "--workers", "4"] + extra
-    strategy, scope = server.split("/")
-    workers = "64" if scope == "connection" else "4"
-    return ["--strategy", strategy, "--scope", scope, "--workers", workers] + extra
+def targets(binary):
+    """`dispatchlab targets`: each server's label with the serve flags that choose it."""
+    listed = subprocess.run([binary, "targets"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0]: line.split()[1:] for line in listed.splitlines() if line.strip()}
 
 
-def start(binary, server, extra):
+def serve_args(flags, extra):
+    workers = "64" if "connection" in flags else "4"
+    return flags + ["--workers", workers] + extra
+
+
+def start(binary, flags, extra):
     child = subprocess.Popen(
-        [binary, "serve", "--addr", "127.0.0.1:0"] + serve_args(server, extra),
+        [binary, "serve", "--addr", "127.0.0.1:0"] + serve_args(flags, extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -133,15 +134,19 @@ def main():
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--pipeline", type=int, default=4)
     parser.add_argument("--hold", type=float, default=3.0)
-    parser.add_argument("--server", action="append", choices=SERVERS)
+    parser.add_argument("--server", action="append", help="a label of `dispatchlab targets` (repeatable; default: all)")
     parser.add_argument("extra", nargs="*", help="more `serve` flags, after --")
     args = parser.parse_args()
+    known = targets(args.bin)
+    unknown = [s for s in args.server or [] if s not in known]
+    if unknown:
+        sys.exit(f"unknown server {unknown}; `{args.bin} targets` lists them")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"{args.clients} clients x {args.pipeline} x 1 MiB, never read, held {args.hold} s ({os.uname().nodename})")
     print(f"{'server':<28} {'VmHWM MiB':>10} {'p99 alone ms':>13} {'p99 flooded ms':>15} {'unanswered':>11}")
-    for server in args.server or SERVERS:
-        child, addr = start(args.bin, server, args.extra)
+    for server in args.server or list(known):
+        child, addr = start(args.bin, known[server], args.extra)
         try:
             alone, _ = p99_round_trips(addr)
             sockets = flood(addr, args.clients, args.pipeline)

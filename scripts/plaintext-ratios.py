@@ -27,9 +27,10 @@ timeout.
 
 import argparse
 import csv
+import json
 import os
-import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -77,16 +78,12 @@ def targets(binary):
 
 
 def free_port():
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def wait_open(port, proc, limit=10.0):
-    import socket
-
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -135,8 +132,6 @@ def load(args, port, connections):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"load failed: {out.stderr.strip()}")
-    import json
-
     report = json.loads(out.stdout)
     errors = report.get("errors_total", 0)
     return report["requests_per_s"], errors

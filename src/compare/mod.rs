@@ -1057,6 +1057,14 @@ mod tests {
     }
 
     #[test]
+    fn the_retry_help_states_the_disturbance_threshold_in_force() {
+        use clap::CommandFactory;
+        let help = Compare::command().render_long_help().to_string();
+        let threshold = format!("{} %", disturbance::DISTURBED_ABOVE * 100.0);
+        assert!(help.contains(&threshold), "--retry-disturbed must say {threshold}:\n{help}");
+    }
+
+    #[test]
     fn a_matrix_flag_given_makes_a_custom_run_even_at_its_default_value() {
         assert_eq!(plan_of(&[]).name, "default");
         for flags in [
