@@ -1061,7 +1061,10 @@ mod tests {
         use clap::CommandFactory;
         let help = Compare::command().render_long_help().to_string();
         let threshold = format!("{} %", disturbance::DISTURBED_ABOVE * 100.0);
-        assert!(help.contains(&threshold), "--retry-disturbed must say {threshold}:\n{help}");
+        assert!(
+            help.contains(&threshold),
+            "--retry-disturbed must say {threshold}:\n{help}"
+        );
     }
 
     #[test]
