@@ -181,6 +181,9 @@ pub struct RunRow {
     /// `false` for an attempt `--retry-disturbed` measured again; empty when
     /// the producer does not retry.
     pub counted: Option<bool>,
+    /// The server's `--sched` policy (`other`, `batch`); empty for a server
+    /// the runner does not configure (nginx, outside servers, wrk's targets).
+    pub sched: String,
 }
 
 /// The percentiles (in percent) of the `latency_*_us` and `latency_all_*_us`

@@ -221,6 +221,24 @@ fn a_tiny_matrix_writes_every_file_and_leaves_no_server_behind() {
 }
 
 #[test]
+fn sched_runs_each_cell_under_each_policy_and_says_so_in_its_row() {
+    let out = OutDir::new("sched");
+    let output = tiny_request_scope_run("mutex-queue", &out, &["--sched", "other,batch"]);
+    assert!(output.status.success(), "compare failed:\n{}", text(&output.stderr));
+    let rows: Vec<RunRow> = read_csv(&out.0.join("runs.csv")).expect("runs.csv parses as RunRow");
+    let policies: Vec<&str> = rows.iter().map(|row| row.sched.as_str()).collect();
+    assert_eq!(policies, ["other", "batch"]);
+    for row in &rows {
+        assert!(complete(row), "{}: {}", row.sched, row.outcome);
+        let asked = row.server_command.contains("--sched batch");
+        assert_eq!(asked, row.sched == "batch", "{}", row.server_command);
+    }
+    // Each server announces the policy its threads run under.
+    let log = std::fs::read_to_string(out.0.join("servers.log")).expect("servers.log");
+    assert!(log.contains("sched other") && log.contains("sched batch"), "{log}");
+}
+
+#[test]
 fn a_server_that_cannot_start_fails_its_row_and_the_exit_status() {
     let out = OutDir::new("failing");
     // 0 workers: `serve` refuses to start, before announcing its address.

@@ -57,6 +57,7 @@ pub const CELL_KEY: &[&str] = &[
     "workers",
     "backlog",
     "keep_alive",
+    "sched",
     "workload",
     "connection_mode",
     "connections",
@@ -202,12 +203,18 @@ fn counts(row: &Record) -> bool {
     measured && field("counted") != "false"
 }
 
+/// Key values that rows written before their column existed had without
+/// saying so: every run before the `sched` column was measured under
+/// `other`. Left out of the label, so old and new rows of a cell match.
+const UNSTATED: &[(&str, &str)] = &[("sched", "other")];
+
 /// The cell a row belongs to, as the tables print it: the key columns that
-/// are set, by name.
+/// are set (and not [`UNSTATED`]), by name.
 fn cell_label(row: &Record) -> String {
     let mut label = String::new();
     for &column in CELL_KEY {
-        if let Some(value) = row.get(column).filter(|value| !value.is_empty()) {
+        let stated = |value: &&String| !value.is_empty() && !UNSTATED.contains(&(column, value.as_str()));
+        if let Some(value) = row.get(column).filter(stated) {
             if !label.is_empty() {
                 label.push(' ');
             }
@@ -370,5 +377,21 @@ mod tests {
             .find(|c| c.label == "p99 µs")
             .expect("p99");
         assert_eq!(p99.verdict, Verdict::Worse);
+    }
+
+    #[test]
+    fn a_row_from_before_the_sched_column_matches_its_cell_under_other() {
+        let old = row("mutex-queue", "16", "100", "900");
+        let with = |sched: &str| {
+            let mut new = row("mutex-queue", "16", "100", "900");
+            new.insert("sched".into(), sched.into());
+            new
+        };
+        let comparison = compare(std::slice::from_ref(&old), &[with("other"), with("batch")]);
+        assert_eq!(comparison.shared.len(), 1, "old row and sched=other are one cell");
+        assert_eq!(
+            comparison.only_in_current,
+            ["strategy=mutex-queue scope=request sched=batch connections=16"]
+        );
     }
 }

@@ -32,7 +32,7 @@ use super::child::{self, ChildError, ServerChild};
 use super::matrix::{Cell, DEFAULT_BACKLOG, ServerKind, ServerSpec};
 use super::pin::CpuSet;
 use super::reference::Reference;
-use crate::server::{Engine, KeepAlive};
+use crate::server::{Engine, KeepAlive, SchedPolicy};
 
 /// How long an outside server may take to exit after `SIGTERM` before its
 /// process group is killed.
@@ -223,6 +223,7 @@ pub fn join(cells: Vec<Cell>, externals: &[Arc<External>], every_workload: bool)
                     backlog: DEFAULT_BACKLOG,
                     io_threads: None,
                     keep_alive: KeepAlive::default(),
+                    sched: SchedPolicy::default(),
                 },
                 ..cell.clone()
             }));

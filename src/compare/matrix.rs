@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::Strategy;
 use crate::load::{Config, ConnectionMode, LoadError, Target as LoadTarget};
-use crate::server::{Engine, KeepAlive, Scope, Target};
+use crate::server::{Engine, KeepAlive, SchedPolicy, Scope, Target};
 
 use super::external::External;
 use super::reference::Reference;
@@ -85,6 +85,9 @@ pub struct ServerSpec {
     pub io_threads: Option<u32>,
     /// Whether a connection outlives its answer (dispatchlab servers).
     pub keep_alive: KeepAlive,
+    /// The kernel scheduling policy of the server's threads (dispatchlab
+    /// servers: `serve --sched`).
+    pub sched: SchedPolicy,
 }
 
 /// The `--shutdown-timeout` given to dispatchlab children (shorter than
@@ -93,17 +96,22 @@ pub struct ServerSpec {
 const SERVER_SHUTDOWN_TIMEOUT: &str = "15s";
 
 impl ServerSpec {
-    /// `mutex-queue/connection`, with `keep-alive off` (or `adaptive`)
-    /// where the policy is not the default: the server column of the tables.
+    /// `mutex-queue/connection`, with `keep-alive off` (or `adaptive`) and
+    /// `sched batch` where they are not the default: the server column of
+    /// the tables.
     pub fn label(&self) -> String {
-        match self.keep_alive {
-            KeepAlive::On => self.kind.label(),
-            policy => format!("{} keep-alive {policy}", self.kind.label()),
+        let mut label = self.kind.label();
+        if self.keep_alive != KeepAlive::default() {
+            label.push_str(&format!(" keep-alive {}", self.keep_alive));
         }
+        if self.sched != SchedPolicy::default() {
+            label.push_str(&format!(" sched {}", self.sched));
+        }
+        label
     }
 
     /// The arguments of `dispatchlab serve` that run `target` with these
-    /// settings (workers, backlog, I/O threads, keep-alive) on a free loopback port. The
+    /// settings (workers, backlog, I/O threads, keep-alive, sched) on a free loopback port. The
     /// tokio server gets no scope and no I/O thread setting.
     pub fn serve_args(&self, target: Target) -> Vec<String> {
         let mut args: Vec<String> = ["serve", "--addr", "127.0.0.1:0"].map(String::from).to_vec();
@@ -119,6 +127,9 @@ impl ServerSpec {
         }
         if self.keep_alive != KeepAlive::default() {
             args.extend(["--keep-alive".into(), self.keep_alive.name().into()]);
+        }
+        if self.sched != SchedPolicy::default() {
+            args.extend(["--sched".into(), self.sched.name().into()]);
         }
         if let (Some(_), Some(io_threads)) = (target.strategy(), self.io_threads) {
             let flag = match target.scope {
@@ -287,6 +298,7 @@ impl MatrixSpec {
                     backlog: self.backlog,
                     io_threads: None,
                     keep_alive: KeepAlive::default(),
+                    sched: SchedPolicy::default(),
                 };
                 for &target in &targets {
                     cells.push(Cell {
@@ -389,6 +401,7 @@ mod tests {
             backlog: 5,
             io_threads: Some(2),
             keep_alive: KeepAlive::default(),
+            sched: SchedPolicy::default(),
         };
         let args = spec.serve_args(target).join(" ");
         assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
@@ -408,6 +421,7 @@ mod tests {
             backlog: 1024,
             io_threads: Some(2),
             keep_alive: KeepAlive::default(),
+            sched: SchedPolicy::default(),
         };
         let args = spec.serve_args(tokio).join(" ");
         assert!(

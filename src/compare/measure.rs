@@ -328,6 +328,7 @@ fn fill_server_side(ctx: &Context, cell: &Cell, row: &mut RunRow) {
     }
     if let ServerKind::Dispatchlab(_) = cell.server.kind {
         row.keep_alive = cell.server.keep_alive.name().into();
+        row.sched = cell.server.sched.name().into();
     }
     row.server_cpus = ctx.server_cpus.as_ref().map(ToString::to_string).unwrap_or_default();
     row.load_cpus = ctx.load_cpus.as_ref().map(ToString::to_string).unwrap_or_default();

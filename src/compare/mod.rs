@@ -83,7 +83,7 @@ use clap::Args;
 use crate::Strategy;
 use crate::load::ConnectionMode;
 use crate::results::{self, Machine};
-use crate::server::{Engine, Scope, Target};
+use crate::server::{Engine, SchedPolicy, Scope, Target};
 
 pub use child::{ChildError, ServerChild};
 pub use external::{BadExternal, External, ExternalSource};
@@ -116,6 +116,13 @@ pub struct CompareArgs {
     /// Scopes to compare, comma-separated: connection, request [default: both].
     #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
     pub scopes: Vec<Scope>,
+    /// Kernel scheduling policies for the crate's own servers (strategies
+    /// and tokio), comma-separated: `other`, `batch` (`serve --sched`). Two
+    /// policies run every such cell under each, side by side, so a change of
+    /// policy is judged on the same plan [default: the server's, other].
+    /// Applies to scenarios too; nginx and outside servers are not changed.
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
+    pub sched: Vec<SchedPolicy>,
     /// Custom matrix: connection counts, comma-separated [default: 16,256].
     #[arg(
         short = 'c',
@@ -261,6 +268,7 @@ Examples:
       --server \"book=target/release/examples/book_server {port}\"
   dispatchlab compare --url http://127.0.0.1:8080 --pid 4242 --strategies mutex-queue
   dispatchlab compare --scenario keepalive-starvation
+  dispatchlab compare --scenario cpu-bound --sched other,batch
   dispatchlab compare --repeat 3 --retry-disturbed 2 --baseline results/before
   dispatchlab compare --scenario backlog --out results/backlog
   dispatchlab compare --strategies mutex-queue,inline --scopes request -c 64,1024 -d 5s
@@ -400,6 +408,7 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
             cells: spec.expand(),
         },
     };
+    plan.cells = under_policies(std::mem::take(&mut plan.cells), &args.sched);
     plan.cells = external::join(std::mem::take(&mut plan.cells), &outside_servers(args)?, every_workload);
     if plan.cells.is_empty() {
         return Err(CompareError::Invalid(
@@ -413,6 +422,28 @@ pub fn plan(args: &CompareArgs, server_cpus: u32, references: Vec<Reference>) ->
         )));
     }
     Ok(plan)
+}
+
+/// Each of the crate's own servers' cells once per `--sched` policy, the
+/// policies of one cell next to each other; other cells once. No policy
+/// given: the cells as planned (the server's default policy).
+fn under_policies(cells: Vec<Cell>, policies: &[SchedPolicy]) -> Vec<Cell> {
+    if policies.is_empty() {
+        return cells;
+    }
+    let mut expanded = Vec::with_capacity(cells.len() * policies.len());
+    for cell in cells {
+        if !matches!(cell.server.kind, ServerKind::Dispatchlab(_)) {
+            expanded.push(cell);
+            continue;
+        }
+        for &sched in policies {
+            let mut under = cell.clone();
+            under.server.sched = sched;
+            expanded.push(under);
+        }
+    }
+    expanded
 }
 
 /// The `--server` and `--url` servers, each name once.
@@ -1065,6 +1096,28 @@ mod tests {
             help.contains(&threshold),
             "--retry-disturbed must say {threshold}:\n{help}"
         );
+    }
+
+    #[test]
+    fn two_sched_policies_run_every_own_server_under_each_side_by_side() {
+        let once = plan_of(&["--scenario", "io-bound"]);
+        let both = plan_of(&["--scenario", "io-bound", "--sched", "other,batch"]);
+        assert_eq!(both.cells.len(), 2 * once.cells.len());
+        for (cell, pair) in once.cells.iter().zip(both.cells.chunks(2)) {
+            assert_eq!(cell.label(), pair[0].label(), "the default policy keeps the label");
+            assert_eq!(
+                (pair[0].server.sched, pair[1].server.sched),
+                (SchedPolicy::Other, SchedPolicy::Batch)
+            );
+            assert_eq!(pair[1].server.label(), format!("{} sched batch", cell.server.label()));
+            let ServerKind::Dispatchlab(target) = cell.server.kind else {
+                panic!("io-bound plans only the crate's own servers without references");
+            };
+            let args = pair[1].server.serve_args(target);
+            assert!(args.windows(2).any(|flag| flag == ["--sched", "batch"]), "{args:?}");
+        }
+        let batch = plan_of(&["--sched", "batch"]);
+        assert!(batch.cells.iter().all(|cell| cell.server.sched == SchedPolicy::Batch));
     }
 
     #[test]

@@ -974,6 +974,7 @@ mod tests {
                     backlog: 1024,
                     io_threads: None,
                     keep_alive: crate::server::KeepAlive::default(),
+                    sched: crate::server::SchedPolicy::default(),
                 },
                 load,
                 ideal_rps: None,

@@ -17,7 +17,7 @@ use clap::builder::PossibleValue;
 
 use crate::Strategy;
 use crate::load::{Config, ConnectionMode, SourceAddrs};
-use crate::server::{KeepAlive, Scope, Target};
+use crate::server::{KeepAlive, SchedPolicy, Scope, Target};
 
 use super::matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, ServerKind, ServerSpec, closed_load, planned};
 use super::reference::Reference;
@@ -331,6 +331,7 @@ fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec
         backlog,
         io_threads: None,
         keep_alive: KeepAlive::default(),
+        sched: SchedPolicy::default(),
     }
 }
 
@@ -628,6 +629,7 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
                     backlog: DEFAULT_BACKLOG,
                     io_threads: None,
                     keep_alive: KeepAlive::default(),
+                    sched: SchedPolicy::default(),
                 };
                 cells.push(cell(group.clone(), server, load.clone()));
             }

@@ -142,7 +142,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             panic_route: false,
-            sched: SchedPolicy::Other,
+            sched: SchedPolicy::default(),
             keep_alive: KeepAlive::default(),
         }
     }
