@@ -10,7 +10,14 @@ server's peak resident set (VmHWM from /proc) and both p99s. This is issue
 RSS <= 100 MiB; a well-behaved client's p99 within 2x") as a script, for a
 quiet machine; it is not a test (it asserts nothing).
 
+`--attack slow-read` replaces the flood with `slowhttptest -X` (Debian's
+slowhttptest: CLIENTS connections opened at CLIENTS per second, each
+pipelining PIPELINE requests for the same 1 MiB answer and reading it 32
+bytes a second through a 512-1,024-byte receive window), and adds its verdict
+("service available") to the line.
+
     scripts/flood-rss.py [--bin PATH] [--clients N] [--pipeline N] [--hold S]
+                         [--probes N] [--attack flood|slow-read]
                          [--server NAME ...] [-- EXTRA SERVE FLAGS]
 
 Servers are named as the runner names them: `mutex-queue/connection`,
@@ -30,10 +37,10 @@ import subprocess
 import sys
 import time
 
-REQUEST = b"GET /bytes?n=1048576 HTTP/1.1\r\nHost: flood\r\n\r\n"
+PATH = "/bytes?n=1048576"
+REQUEST = f"GET {PATH} HTTP/1.1\r\nHost: flood\r\n\r\n".encode()
 HELLO = b"GET / HTTP/1.1\r\nHost: probe\r\n\r\n"
 PROBE_TIMEOUT = 3.0
-PROBES = 200
 
 
 def targets(binary):
@@ -62,17 +69,17 @@ def start(binary, flags, extra):
     return child, (found.group(1), int(found.group(2)))
 
 
-def p99_round_trips(addr):
-    """p99 of PROBES sequential GET / round trips (seconds), and how many
+def p99_round_trips(addr, probes):
+    """p99 of `probes` sequential GET / round trips (seconds), and how many
     went unanswered within PROBE_TIMEOUT (each counts at the timeout)."""
     times, unanswered = [], 0
     try:
         probe = socket.create_connection(addr, timeout=PROBE_TIMEOUT)
     except OSError:
-        return PROBE_TIMEOUT, PROBES
+        return PROBE_TIMEOUT, probes
     probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with probe:
-        for _ in range(PROBES):
+        for _ in range(probes):
             sent = time.monotonic()
             try:
                 probe.sendall(HELLO)
@@ -80,7 +87,7 @@ def p99_round_trips(addr):
                     raise OSError("closed")
                 times.append(time.monotonic() - sent)
             except OSError:
-                unanswered = PROBES - len(times)
+                unanswered = probes - len(times)
                 times += [PROBE_TIMEOUT] * unanswered
                 break
     times.sort()
@@ -98,17 +105,45 @@ def read_hello(probe):
     return True
 
 
-def flood(addr, clients, pipeline):
-    sockets = []
-    for _ in range(clients):
+class Flood:
+    """CLIENTS connections that pipeline their requests and never read."""
+
+    def __init__(self, addr, clients, pipeline):
+        self.sockets, self.clients = [], clients
+        for _ in range(clients):
+            try:
+                client = socket.create_connection(addr, timeout=PROBE_TIMEOUT)
+                client.setblocking(False)
+                client.send(REQUEST * pipeline)
+                self.sockets.append(client)
+            except OSError:
+                break
+
+    def end(self):
+        for client in self.sockets:
+            client.close()
+        return "" if len(self.sockets) == self.clients else f"  (only {len(self.sockets)} connected)"
+
+
+class SlowRead:
+    """`slowhttptest -X`: CLIENTS slow readers, run for the hold and probe."""
+
+    def __init__(self, addr, clients, pipeline, length):
+        command = ["slowhttptest", "-X", "-c", str(clients), "-r", str(clients), "-l", str(int(length))]
+        command += ["-k", str(pipeline), "-n", "1", "-z", "32", "-w", "512", "-y", "1024", "-p", "3"]
+        command += ["-u", f"http://{addr[0]}:{addr[1]}{PATH}"]
+        self.child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(2.0)  # connections opened at CLIENTS per second, then a second to settle
+
+    def end(self):
         try:
-            client = socket.create_connection(addr, timeout=PROBE_TIMEOUT)
-            client.setblocking(False)
-            client.send(REQUEST * pipeline)
-            sockets.append(client)
-        except OSError:
-            break
-    return sockets
+            output, _ = self.child.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            output, _ = self.child.communicate()
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", output)  # its terminal colours
+        verdicts = re.findall(r"service available:\s*(\S+)", plain)
+        return f"  slowhttptest: service available {verdicts[-1] if verdicts else '?'}"
 
 
 def status_kib(pid, field):
@@ -134,6 +169,8 @@ def main():
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--pipeline", type=int, default=4)
     parser.add_argument("--hold", type=float, default=3.0)
+    parser.add_argument("--probes", type=int, default=1000, help="round trips per p99 (default: 1000)")
+    parser.add_argument("--attack", choices=["flood", "slow-read"], default="flood")
     parser.add_argument("--server", action="append", help="a label of `dispatchlab targets` (repeatable; default: all)")
     parser.add_argument("extra", nargs="*", help="more `serve` flags, after --")
     args = parser.parse_args()
@@ -143,23 +180,23 @@ def main():
         sys.exit(f"unknown server {unknown}; `{args.bin} targets` lists them")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"{args.clients} clients x {args.pipeline} x 1 MiB, never read, held {args.hold} s ({os.uname().nodename})")
+    reads = "never read" if args.attack == "flood" else "read slowly (slowhttptest -X)"
+    print(f"{args.clients} clients x {args.pipeline} x 1 MiB, {reads}, held {args.hold} s ({os.uname().nodename})")
     print(f"{'server':<28} {'VmHWM MiB':>10} {'p99 alone ms':>13} {'p99 flooded ms':>15} {'unanswered':>11}")
     for server in args.server or list(known):
         child, addr = start(args.bin, known[server], args.extra)
         try:
-            alone, _ = p99_round_trips(addr)
-            sockets = flood(addr, args.clients, args.pipeline)
+            alone, _ = p99_round_trips(addr, args.probes)
+            if args.attack == "flood":
+                attack = Flood(addr, args.clients, args.pipeline)
+            else:
+                attack = SlowRead(addr, args.clients, args.pipeline, args.hold + 2)
             deadline = time.monotonic() + args.hold
-            flooded, unanswered = p99_round_trips(addr)
+            flooded, unanswered = p99_round_trips(addr, args.probes)
             time.sleep(max(0.0, deadline - time.monotonic()))
             peak = status_kib(child.pid, "VmHWM")
-            for client in sockets:
-                client.close()
-            print(
-                f"{server:<28} {peak / 1024:>10.1f} {alone * 1e3:>13.2f} {flooded * 1e3:>15.2f} {unanswered:>11}"
-                + ("" if len(sockets) == args.clients else f"  (only {len(sockets)} connected)")
-            )
+            note = attack.end()
+            print(f"{server:<28} {peak / 1024:>10.1f} {alone * 1e3:>13.2f} {flooded * 1e3:>15.2f} {unanswered:>11}{note}")
         finally:
             stop(child)
 
