@@ -28,7 +28,8 @@
 //! only `same-cpu` runs.
 //!
 //! Run: `cargo bench --bench dispatch` (a few minutes on 2 CPUs), or add
-//! `-- --quick`. Pools have 2 workers unless the parameter says otherwise.
+//! `-- --quick`. Pools have 2 workers unless the parameter says otherwise;
+//! `round_trip`'s have one, as its floor has one thread.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -48,6 +49,11 @@ use dispatchlab::{Dispatcher, Job, Strategy};
 
 /// Pool size where the parameter does not say: the development machine's CPUs.
 const WORKERS: usize = 2;
+/// `round_trip`'s pools: one worker, as the floor has one thread. One job is
+/// in flight at a time, so a second worker could only share the workers'
+/// CPU with the first (spinning or being woken in its place): the figure
+/// would then measure two threads on one CPU, not the hand-off.
+const ROUND_TRIP_WORKERS: usize = 1;
 const BURST: usize = 10_000;
 const IDLE_GAP: Duration = Duration::from_micros(300);
 const FAN_OUT_DEPTH: u32 = 10;
@@ -293,7 +299,7 @@ fn round_trip(c: &mut Criterion) {
             let parameter = format!("{timing}/{}", placement.name);
             configure(&mut group, 30, measure_ms);
             for subject in &subjects {
-                let pool = placement.build(|| (subject.build)(WORKERS));
+                let pool = placement.build(|| (subject.build)(ROUND_TRIP_WORKERS));
                 group.bench_function(BenchmarkId::new(&subject.name, &parameter), |b| {
                     b.iter_custom(|iters| {
                         time_round_trips(iters, gap, || {
@@ -468,7 +474,7 @@ fn fan_out(c: &mut Criterion) {
 fn print_context(_: &mut Criterion) {
     let machine = Machine::detect();
     eprintln!(
-        "dispatch bench: {} CPUs, {}, {}, git {}, pools of {WORKERS} workers unless the parameter says",
+        "dispatch bench: {} CPUs, {}, {}, git {}, pools of {WORKERS} workers unless the parameter says ({ROUND_TRIP_WORKERS} in round_trip)",
         machine.cpus, machine.kernel, machine.rustc, machine.git_rev
     );
 }
