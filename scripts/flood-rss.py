@@ -7,10 +7,10 @@ that each pipeline PIPELINE x `GET /bytes?n=1048576` and never read, holds
 them for HOLD seconds while the same client measures again, and prints the
 server's peak resident set (VmHWM from /proc), both p99s and the slowest
 flooded round trip (an unanswered one counts at 3 s; the probe then
-reconnects). This is issue
-14's target ("1,000 never-reading clients x 4 pipelined 1 MiB answers: peak
-RSS <= 100 MiB; a well-behaved client's p99 within 2x") as a script, for a
-quiet machine; it is not a test (it asserts nothing).
+reconnects). This is issue 14's target ("1,000 never-reading clients x 4
+pipelined 1 MiB answers: peak RSS <= 100 MiB; a well-behaved client's p99
+within 2x") as a script, for a quiet machine; it is not a test (it asserts
+nothing).
 
 `--attack slow-read` replaces the flood with `slowhttptest -X` (Debian's
 slowhttptest: CLIENTS connections opened at CLIENTS per second, each
