@@ -56,10 +56,14 @@ impl ReadBuffer {
     /// waiting for its next request holds no buffer (the next read
     /// allocates again). For servers where idle connections are cheap
     /// otherwise: the tokio task, unlike a blocked thread, has no stack.
+    ///
+    /// A first-size buffer goes to this thread's [`spare`] list, so that the
+    /// next connection to receive bytes here takes it instead of allocating
+    /// and zero-filling 4 KiB again.
     #[cfg(feature = "tokio")]
     pub(crate) fn release_if_empty(&mut self) {
         if self.is_empty() {
-            self.bytes = Vec::new();
+            spare::put(std::mem::take(&mut self.bytes));
         }
     }
 
@@ -95,8 +99,61 @@ impl ReadBuffer {
             self.start = 0;
         } else if self.bytes.len() < self.capacity {
             let grown = (self.bytes.len() * 2).clamp(INITIAL.min(self.capacity), self.capacity);
-            self.bytes.resize(grown, 0);
+            self.grow(grown);
         }
+    }
+
+    /// Grows to `len` bytes, taking a spare buffer for the first allocation
+    /// when this thread has one.
+    fn grow(&mut self, len: usize) {
+        #[cfg(feature = "tokio")]
+        let spare = if self.bytes.is_empty() { spare::take(len) } else { None };
+        #[cfg(not(feature = "tokio"))]
+        let spare = None;
+        match spare {
+            Some(bytes) => self.bytes = bytes,
+            None => self.bytes.resize(len, 0),
+        }
+    }
+}
+
+/// First-size buffers released by idle connections (tokio's), kept per
+/// thread for the next connection that receives bytes there: their old bytes
+/// are initialized memory that is never read (only `start..end` is), so they
+/// need no zero-fill. At most [`spare::KEPT`] per thread, so what an idle
+/// server holds stays bounded (and small) whatever the number of connections.
+#[cfg(feature = "tokio")]
+mod spare {
+    use std::cell::RefCell;
+
+    use super::INITIAL;
+
+    /// The most buffers one thread keeps.
+    pub(super) const KEPT: usize = 8;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Keeps `bytes` if it is a first-size buffer and there is room; drops
+    /// it otherwise.
+    pub(super) fn put(bytes: Vec<u8>) {
+        if bytes.len() == INITIAL {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.len() < KEPT {
+                    spare.push(bytes);
+                }
+            });
+        }
+    }
+
+    /// A kept buffer of `len` bytes, if `len` is the first size and one is
+    /// kept.
+    pub(super) fn take(len: usize) -> Option<Vec<u8>> {
+        if len != INITIAL {
+            return None;
+        }
+        SPARE.with_borrow_mut(Vec::pop)
     }
 }
 
@@ -137,5 +194,20 @@ mod tests {
         assert_eq!(buffer.bytes.capacity(), 0);
         let mut more: &[u8] = b"de";
         assert_eq!(buffer.read_from(&mut more).unwrap(), 2, "reads again after a release");
+        assert_eq!(buffer.data(), b"de", "a reused spare shows only the new bytes");
+        assert_eq!(buffer.allocated(), INITIAL);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn a_thread_keeps_at_most_kept_spares() {
+        let mut buffers: Vec<ReadBuffer> = (0..spare::KEPT + 2).map(|_| ReadBuffer::new(INITIAL)).collect();
+        for buffer in &mut buffers {
+            buffer.read_from(&mut &b"x"[..]).unwrap();
+            buffer.consume(1);
+        }
+        buffers.iter_mut().for_each(ReadBuffer::release_if_empty);
+        let kept = std::iter::from_fn(|| spare::take(INITIAL)).count();
+        assert_eq!(kept, spare::KEPT);
     }
 }
