@@ -58,7 +58,7 @@ def serve_args(flags, extra):
     return flags + ["--workers", workers] + extra
 
 
-def start(binary, flags, extra):
+def start(binary, server, flags, extra):
     child = subprocess.Popen(
         [binary, "serve", "--addr", "127.0.0.1:0"] + serve_args(flags, extra),
         stdout=subprocess.PIPE,
@@ -74,8 +74,9 @@ def start(binary, flags, extra):
 
 
 def p99_round_trips(addr, probes):
-    """p99 and max of `probes` sequential GET / round trips (seconds), and how
-    many went unanswered within PROBE_TIMEOUT: each counts at the timeout,
+    """p99 and max of `probes` sequential GET / round trips, each as (seconds,
+    whether it is only a lower bound), and how many went unanswered within
+    PROBE_TIMEOUT: each counts at the time it was given up (a lower bound),
     and the probe reconnects for the next one. When the first GIVE_UP_AFTER
     all go unanswered (every worker held), the rest are counted unanswered
     without waiting for each."""
@@ -83,7 +84,7 @@ def p99_round_trips(addr, probes):
     for _ in range(probes):
         if unanswered == GIVE_UP_AFTER == len(times):
             unanswered = probes
-            times += [PROBE_TIMEOUT] * (probes - len(times))
+            times += [(PROBE_TIMEOUT, True)] * (probes - len(times))
             break
         sent = time.monotonic()
         try:
@@ -93,10 +94,10 @@ def p99_round_trips(addr, probes):
             probe.sendall(HELLO)
             if not read_hello(probe):
                 raise OSError("closed")
-            times.append(time.monotonic() - sent)
+            times.append((time.monotonic() - sent, False))
         except OSError:
             unanswered += 1
-            times.append(max(PROBE_TIMEOUT, time.monotonic() - sent))
+            times.append((max(PROBE_TIMEOUT, time.monotonic() - sent), True))
             if probe is not None:
                 probe.close()
             probe = None
@@ -104,6 +105,12 @@ def p99_round_trips(addr, probes):
         probe.close()
     times.sort()
     return times[len(times) * 99 // 100], times[-1], unanswered
+
+
+def ms(round_trip):
+    """A round trip from p99_round_trips in ms, `>=` when it is a lower bound."""
+    seconds, bound = round_trip
+    return f"{'>=' if bound else ''}{seconds * 1e3:.2f}"
 
 
 def read_hello(probe):
@@ -196,7 +203,7 @@ def main():
     print(f"{args.clients} clients x {args.pipeline} x 1 MiB, {reads}, held {args.hold} s ({os.uname().nodename})")
     print(f"{'server':<28} {'VmHWM MiB':>10} {'p99 alone ms':>13} {'p99 flooded ms':>15} {'max flooded ms':>15} {'unanswered':>11}")
     for server in args.server or list(known):
-        child, addr = start(args.bin, known[server], args.extra)
+        child, addr = start(args.bin, server, known[server], args.extra)
         try:
             alone, _, _ = p99_round_trips(addr, args.probes)
             if args.attack == "flood":
@@ -208,7 +215,7 @@ def main():
             time.sleep(max(0.0, deadline - time.monotonic()))
             peak = status_kib(child.pid, "VmHWM")
             note = attack.end()
-            print(f"{server:<28} {peak / 1024:>10.1f} {alone * 1e3:>13.2f} {flooded * 1e3:>15.2f} {worst * 1e3:>15.2f} {unanswered:>11}{note}")
+            print(f"{server:<28} {peak / 1024:>10.1f} {ms(alone):>13} {ms(flooded):>15} {ms(worst):>15} {unanswered:>11}{note}")
         finally:
             stop(child)
 

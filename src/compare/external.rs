@@ -32,7 +32,7 @@ use super::child::{self, ChildError, ServerChild};
 use super::matrix::{Cell, DEFAULT_BACKLOG, ServerKind, ServerSpec};
 use super::pin::CpuSet;
 use super::reference::Reference;
-use crate::server::{Engine, KeepAlive, SchedPolicy};
+use crate::server::Engine;
 
 /// How long an outside server may take to exit after `SIGTERM` before its
 /// process group is killed.
@@ -217,14 +217,7 @@ pub fn join(cells: Vec<Cell>, externals: &[Arc<External>], every_workload: bool)
         let last_of_its_load = !cells[index + 1..].iter().any(|later| same_load(later, cell));
         if last_of_its_load && (every_workload || cell.workload() == HELLO) {
             joined.extend(externals.iter().map(|external| Cell {
-                server: ServerSpec {
-                    kind: ServerKind::External(Arc::clone(external)),
-                    workers: None,
-                    backlog: DEFAULT_BACKLOG,
-                    io_threads: None,
-                    keep_alive: KeepAlive::default(),
-                    sched: SchedPolicy::default(),
-                },
+                server: ServerSpec::new(ServerKind::External(Arc::clone(external)), None, DEFAULT_BACKLOG),
                 ..cell.clone()
             }));
         }

@@ -96,6 +96,19 @@ pub struct ServerSpec {
 const SERVER_SHUTDOWN_TIMEOUT: &str = "15s";
 
 impl ServerSpec {
+    /// `kind` with `workers` and `backlog`, and the server's own defaults for
+    /// the rest (I/O threads, keep-alive, sched).
+    pub fn new(kind: ServerKind, workers: Option<u32>, backlog: u32) -> Self {
+        Self {
+            kind,
+            workers,
+            backlog,
+            io_threads: None,
+            keep_alive: KeepAlive::default(),
+            sched: SchedPolicy::default(),
+        }
+    }
+
     /// `mutex-queue/connection`, with `keep-alive off` (or `adaptive`) and
     /// `sched batch` where they are not the default: the server column of
     /// the tables.
@@ -292,14 +305,7 @@ impl MatrixSpec {
                 load.mode = self.mode;
                 load.timeout = self.timeout;
                 let group = format!("{} {}", workload.path, load.label());
-                let server = |kind| ServerSpec {
-                    kind,
-                    workers: self.workers,
-                    backlog: self.backlog,
-                    io_threads: None,
-                    keep_alive: KeepAlive::default(),
-                    sched: SchedPolicy::default(),
-                };
+                let server = |kind| ServerSpec::new(kind, self.workers, self.backlog);
                 for &target in &targets {
                     cells.push(Cell {
                         group: group.clone(),
@@ -312,10 +318,7 @@ impl MatrixSpec {
                     for &reference in &self.references {
                         cells.push(Cell {
                             group: group.clone(),
-                            server: ServerSpec {
-                                workers: None,
-                                ..server(ServerKind::Reference(reference))
-                            },
+                            server: ServerSpec::new(ServerKind::Reference(reference), None, self.backlog),
                             load: load.clone(),
                             ideal_rps: None,
                         });
@@ -396,12 +399,8 @@ mod tests {
     fn serve_arguments_follow_the_spec() {
         let target = Target::dispatch(Strategy::MutexQueue, Scope::Request).expect("a valid pair");
         let spec = ServerSpec {
-            kind: ServerKind::Dispatchlab(target),
-            workers: Some(4),
-            backlog: 5,
             io_threads: Some(2),
-            keep_alive: KeepAlive::default(),
-            sched: SchedPolicy::default(),
+            ..ServerSpec::new(ServerKind::Dispatchlab(target), Some(4), 5)
         };
         let args = spec.serve_args(target).join(" ");
         assert!(args.starts_with("serve --addr 127.0.0.1:0 --strategy mutex-queue --scope request --backlog 5"));
@@ -416,12 +415,8 @@ mod tests {
     fn tokio_gets_no_scope_and_no_io_threads() {
         let tokio = Target::tokio().expect("compiled in");
         let spec = ServerSpec {
-            kind: ServerKind::Dispatchlab(tokio),
-            workers: Some(4),
-            backlog: 1024,
             io_threads: Some(2),
-            keep_alive: KeepAlive::default(),
-            sched: SchedPolicy::default(),
+            ..ServerSpec::new(ServerKind::Dispatchlab(tokio), Some(4), 1024)
         };
         let args = spec.serve_args(tokio).join(" ");
         assert!(

@@ -965,17 +965,14 @@ mod tests {
             index,
             cell: Cell {
                 group: "/ c=256".into(),
-                server: ServerSpec {
-                    kind: ServerKind::Dispatchlab(crate::server::Target {
+                server: ServerSpec::new(
+                    ServerKind::Dispatchlab(crate::server::Target {
                         engine: strategy.into(),
                         scope,
                     }),
-                    workers: None,
-                    backlog: 1024,
-                    io_threads: None,
-                    keep_alive: crate::server::KeepAlive::default(),
-                    sched: crate::server::SchedPolicy::default(),
-                },
+                    None,
+                    1024,
+                ),
                 load,
                 ideal_rps: None,
             },

@@ -17,7 +17,7 @@ use clap::builder::PossibleValue;
 
 use crate::Strategy;
 use crate::load::{Config, ConnectionMode, SourceAddrs};
-use crate::server::{KeepAlive, SchedPolicy, Scope, Target};
+use crate::server::{KeepAlive, Scope, Target};
 
 use super::matrix::{Cell, DEFAULT_BACKLOG, MatrixSpec, ServerKind, ServerSpec, closed_load, planned};
 use super::reference::Reference;
@@ -325,14 +325,7 @@ impl Scenario {
 }
 
 fn dispatchlab(target: Target, workers: Option<u32>, backlog: u32) -> ServerSpec {
-    ServerSpec {
-        kind: ServerKind::Dispatchlab(target),
-        workers,
-        backlog,
-        io_threads: None,
-        keep_alive: KeepAlive::default(),
-        sched: SchedPolicy::default(),
-    }
+    ServerSpec::new(ServerKind::Dispatchlab(target), workers, backlog)
 }
 
 fn cell(group: String, server: ServerSpec, load: Config) -> Cell {
@@ -623,14 +616,7 @@ fn plaintext(options: &PlanOptions) -> Vec<Cell> {
                 cells.push(cell(group.clone(), server, load.clone()));
             }
             for &reference in &options.references {
-                let server = ServerSpec {
-                    kind: ServerKind::Reference(reference),
-                    workers: None,
-                    backlog: DEFAULT_BACKLOG,
-                    io_threads: None,
-                    keep_alive: KeepAlive::default(),
-                    sched: SchedPolicy::default(),
-                };
+                let server = ServerSpec::new(ServerKind::Reference(reference), None, DEFAULT_BACKLOG);
                 cells.push(cell(group.clone(), server, load.clone()));
             }
         }
