@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use crate::dispatch::{DispatchConfig, Pick, Strategy, WakePolicy, default_workers};
 use crate::http::Limits;
 
+use super::listener::ListenSettings;
 use super::{Engine, KeepAlive, SchedPolicy, Target};
 
 /// What one job covers ([`Scope::description`] says what each means).
@@ -103,6 +104,15 @@ pub struct ServeConfig {
     pub dispatch: DispatchConfig,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
     pub backlog: u32,
+    /// Bytes of send buffer (`SO_SNDBUF`) asked of the kernel for every
+    /// connection; Linux reserves twice that. It bounds what a client that
+    /// never reads holds of the kernel's memory, as `buffer_budget` bounds
+    /// what it holds of the server's. 0 leaves the size to the kernel's
+    /// autotuning, which grows a socket's buffer to `net.ipv4.tcp_wmem`'s
+    /// maximum (4 MiB here): a thousand such clients then fill
+    /// `net.ipv4.tcp_mem`, and the kernel stalls every socket's sends, a
+    /// reading client's too, until they leave (docs/robustness.md).
+    pub send_buffer: usize,
     /// Connection scope: threads accepting connections.
     pub accept_threads: usize,
     /// Request scope: event-loop threads.
@@ -135,6 +145,7 @@ impl Default for ServeConfig {
             scope: Scope::Connection,
             dispatch: DispatchConfig::default(),
             backlog: Self::DEFAULT_BACKLOG,
+            send_buffer: 128 * 1024,
             accept_threads: 1,
             io_threads: 1,
             max_in_flight: 1024,
@@ -151,6 +162,14 @@ impl Default for ServeConfig {
 impl ServeConfig {
     /// The listen backlog when nothing else is said (also the runner's).
     pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// How its listening sockets are set up.
+    pub(crate) fn listen_settings(&self) -> ListenSettings {
+        ListenSettings {
+            backlog: self.backlog,
+            send_buffer: self.send_buffer,
+        }
+    }
 
     /// The server this configuration runs (its engine in its scope).
     pub fn target(&self) -> Target {
@@ -206,6 +225,13 @@ pub struct ServeArgs {
     /// Listen backlog: connections the kernel queues before accept (capped by net.core.somaxconn).
     #[arg(long, default_value_t = ServeConfig::DEFAULT_BACKLOG)]
     pub backlog: u32,
+    /// Send buffer (SO_SNDBUF) asked of the kernel per connection; Linux
+    /// reserves twice this. It caps the kernel memory a client that never
+    /// reads can hold; 0 leaves it to the kernel's autotuning (up to
+    /// net.ipv4.tcp_wmem's maximum), where a thousand such clients can stall
+    /// every other client's answers.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().send_buffer)]
+    pub send_buffer: usize,
     /// Connection scope: threads accepting connections [default: 1].
     #[arg(long)]
     pub accept_threads: Option<usize>,
@@ -295,6 +321,7 @@ impl ServeArgs {
                 wake: self.wake.unwrap_or(defaults.dispatch.wake),
             },
             backlog: self.backlog,
+            send_buffer: self.send_buffer,
             accept_threads: self.accept_threads.unwrap_or(defaults.accept_threads),
             io_threads: self.io_threads.unwrap_or(defaults.io_threads),
             max_in_flight: self.max_in_flight.unwrap_or(defaults.max_in_flight),
@@ -352,10 +379,13 @@ mod tests {
             "7",
             "--strategy",
             "inline",
+            "--send-buffer",
+            "0",
         ];
         let config = Serve::try_parse_from(given).expect("flags parse").args.config();
         assert_eq!(config.timeouts.idle, Duration::from_secs(3));
         assert_eq!(config.backlog, 7);
+        assert_eq!(config.send_buffer, 0);
         assert_eq!(config.engine, Engine::Dispatch(Strategy::Inline));
     }
 }

@@ -188,7 +188,7 @@ impl Server {
             Scope::Request => Front::Request(RequestFront::start(
                 listener,
                 config.io_threads,
-                config.backlog,
+                config.listen_settings(),
                 config.max_in_flight,
                 shared,
             )?),
@@ -252,7 +252,7 @@ impl Server {
             addr: config.addr,
             source,
         };
-        let listener = listener::bind(config.addr, config.backlog, reuse_port).map_err(bind_error)?;
+        let listener = listener::bind(config.addr, config.listen_settings(), reuse_port).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         Ok((listener, local_addr))
     }

@@ -59,7 +59,8 @@ use std::thread::{self, JoinHandle};
 use mio::net::TcpListener;
 use mio::{Interest, Poll, Waker};
 
-use super::{ServeError, Shared, listener};
+use super::listener::{self, ListenSettings};
+use super::{ServeError, Shared};
 use completions::Completions;
 use event_loop::{EventLoop, LISTENER, WAKER};
 
@@ -75,7 +76,7 @@ impl RequestFront {
     pub(super) fn start(
         first_listener: std::net::TcpListener,
         io_threads: usize,
-        backlog: u32,
+        listen: ListenSettings,
         max_in_flight: usize,
         shared: Shared,
     ) -> Result<Self, ServeError> {
@@ -85,7 +86,7 @@ impl RequestFront {
         for index in 0..io_threads.max(1) {
             let std_listener = match listener.take() {
                 Some(first) => first,
-                None => listener::bind(addr, backlog, true).map_err(|source| ServeError::Bind { addr, source })?,
+                None => listener::bind(addr, listen, true).map_err(|source| ServeError::Bind { addr, source })?,
             };
             let event_loop = build_loop(TcpListener::from_std(std_listener), shared.clone(), max_in_flight)?;
             let handle = thread::Builder::new()
