@@ -109,7 +109,7 @@ pub struct ServeConfig {
     /// never reads holds of the kernel's memory, as `buffer_budget` bounds
     /// what it holds of the server's. 0 leaves the size to the kernel's
     /// autotuning, which grows a socket's buffer to `net.ipv4.tcp_wmem`'s
-    /// maximum (4 MiB here): a thousand such clients then fill
+    /// maximum: a thousand such clients then fill
     /// `net.ipv4.tcp_mem`, and the kernel stalls every socket's sends, a
     /// reading client's too, until they leave (docs/robustness.md).
     pub send_buffer: usize,

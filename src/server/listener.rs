@@ -61,24 +61,31 @@ mod tests {
 
     use super::*;
 
-    fn accepted_send_buffer(send_buffer: usize) -> usize {
-        let settings = ListenSettings {
-            backlog: 8,
-            send_buffer,
-        };
-        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings, false).expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let _client = TcpStream::connect(addr).expect("connect");
+    /// SO_SNDBUF of a connection accepted on `listener`.
+    fn accepted_send_buffer(listener: &TcpListener) -> usize {
+        let _client = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
         listener.set_nonblocking(false).expect("blocking accept");
         let (accepted, _) = listener.accept().expect("accept");
         socket2::SockRef::from(&accepted).send_buffer_size().expect("SO_SNDBUF")
     }
 
+    fn bound(send_buffer: usize) -> TcpListener {
+        let settings = ListenSettings {
+            backlog: 8,
+            send_buffer,
+        };
+        bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings, false).expect("bind")
+    }
+
     #[test]
     fn accepted_connections_get_the_listeners_send_buffer() {
-        // Linux reserves twice what is asked (socket(7)); autotuning starts
-        // from tcp_wmem's default, which is not what was asked.
-        assert_eq!(accepted_send_buffer(96 * 1024), 2 * 96 * 1024);
-        assert_ne!(accepted_send_buffer(0), 2 * 96 * 1024);
+        // Linux reserves twice what is asked (socket(7)).
+        assert_eq!(accepted_send_buffer(&bound(96 * 1024)), 2 * 96 * 1024);
+    }
+
+    #[test]
+    fn no_send_buffer_leaves_the_kernels_default() {
+        let untouched = TcpListener::bind("127.0.0.1:0").expect("std bind");
+        assert_eq!(accepted_send_buffer(&bound(0)), accepted_send_buffer(&untouched));
     }
 }
