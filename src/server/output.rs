@@ -17,6 +17,12 @@
 //! piece. A driver
 //! stops decoding new requests while [`Output::len`] is at least [`WINDOW`]:
 //! that is the window of unwritten output per connection.
+//!
+//! A driver that serves many connections on one thread takes turns with
+//! [bulk](Output::is_bulk) output: it writes one piece of it and lets the
+//! other connections go first (request scope's event loop writes one bulk
+//! piece per turn, a tokio task yields), so that a flood of large answers
+//! cannot keep a reading client's small answer waiting behind them.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -32,6 +38,9 @@ pub(crate) const SLICES: usize = 4;
 /// Bodies longer than this that are `'static` are streamed from where they
 /// lie instead of being copied into the output.
 pub const STREAM_AT: usize = 16 * 1024;
+
+/// Unwritten output longer than this is bulk: written a piece per turn.
+pub const BULK_ABOVE: usize = STREAM_AT;
 
 /// Encoded capacity kept for the next answers once written; a buffer that
 /// grew larger is released.
@@ -102,6 +111,12 @@ impl Output {
     /// Bytes still to write, encoded or streamed.
     pub fn len(&self) -> usize {
         self.parts.iter().map(|part| part.bytes().len()).sum::<usize>() - self.written
+    }
+
+    /// Whether the output is long enough to take turns with other
+    /// connections (more than [`BULK_ABOVE`] bytes unwritten).
+    pub fn is_bulk(&self) -> bool {
+        self.len() > BULK_ABOVE
     }
 
     /// The memory this output holds: its encoding buffers' capacity

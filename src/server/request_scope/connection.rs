@@ -70,6 +70,9 @@ pub(super) struct LoopConnection {
     pub(super) last_active: Instant,
     /// Since when a write has been waiting for the socket to drain.
     pub(super) write_blocked_since: Option<Instant>,
+    /// Bulk output is left that the socket may take, but this turn's bulk
+    /// piece went to another connection: waiting in the loop's `writers`.
+    pub(super) write_deferred: bool,
     /// Half-closed, discarding input until the client closes, the linger
     /// time passes or the connection's byte budget is spent.
     pub(super) lingering: Option<Lingering>,
@@ -95,6 +98,7 @@ impl LoopConnection {
             request_started: None,
             last_active: now,
             write_blocked_since: None,
+            write_deferred: false,
             lingering: None,
         }
     }
@@ -179,14 +183,24 @@ impl LoopConnection {
         self.output.len()
     }
 
-    /// Writes as much output as the socket takes.
-    pub(super) fn flush(&mut self, now: Instant) -> io::Result<()> {
+    /// Writes as much output as the socket takes, but of
+    /// [bulk](Output::is_bulk) output one piece per turn of the loop, and
+    /// only if `bulk_piece_free` (this connection then takes it). Left with
+    /// bulk output the socket would take, it is `write_deferred`.
+    pub(super) fn flush(&mut self, now: Instant, bulk_piece_free: &mut bool) -> io::Result<()> {
+        self.write_deferred = false;
         loop {
+            let bulk = self.output.is_bulk();
+            if bulk && !*bulk_piece_free {
+                self.write_deferred = true;
+                return Ok(());
+            }
             match self.output.write_to(&mut self.socket) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {
                     self.last_active = now;
                     self.write_blocked_since = None;
+                    *bulk_piece_free &= !bulk;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.write_blocked_since.get_or_insert(now);
@@ -235,16 +249,21 @@ mod tests {
         }
     }
 
-    fn connection() -> LoopConnection {
+    /// A connection over a real socket, and its peer (which never reads).
+    fn connected() -> (LoopConnection, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         client.set_nonblocking(true).expect("nonblocking");
-        LoopConnection::new(
-            1,
-            TcpStream::from_std(client),
-            RequestDecoder::new(Default::default()),
-            Instant::now(),
+        let (peer, _) = listener.accept().expect("accept");
+        let decoder = RequestDecoder::new(Default::default());
+        (
+            LoopConnection::new(1, TcpStream::from_std(client), decoder, Instant::now()),
+            peer,
         )
+    }
+
+    fn connection() -> LoopConnection {
+        connected().0
     }
 
     fn dispatch(connection: &mut LoopConnection) -> u64 {
@@ -273,5 +292,47 @@ mod tests {
         c.complete(b, ready("late", true));
         assert_eq!(c.output.piece(), b"bye");
         assert!(c.close_queued && c.closing);
+    }
+
+    static BULK: [u8; 4 * WINDOW] = [b'x'; 4 * WINDOW];
+
+    fn answered(streamed: &'static [u8]) -> (LoopConnection, std::net::TcpStream) {
+        let (mut c, peer) = connected();
+        let sequence = dispatch(&mut c);
+        c.complete(
+            sequence,
+            Ready {
+                streamed,
+                ..ready("head;", true)
+            },
+        );
+        (c, peer)
+    }
+
+    #[test]
+    fn a_turn_writes_one_piece_of_bulk_output_but_every_small_answer() {
+        let now = Instant::now();
+        let ((mut first, _a), (mut second, _b), (mut small, _c)) = (answered(&BULK), answered(&BULK), answered(&[]));
+        let whole = BULK.len() + "head;".len();
+        let mut piece_free = true;
+        first.flush(now, &mut piece_free).expect("flush");
+        assert!(!piece_free && first.write_deferred);
+        assert!(
+            (whole - WINDOW..whole).contains(&first.unwritten()),
+            "one piece, at most a window"
+        );
+        second.flush(now, &mut piece_free).expect("flush");
+        assert!(
+            second.write_deferred && second.unwritten() == whole,
+            "the turn's piece is taken"
+        );
+        small.flush(now, &mut piece_free).expect("flush");
+        assert!(
+            !small.write_deferred && small.unwritten() == 0,
+            "a small answer never waits for a turn"
+        );
+        let mut next_turn = true;
+        second.flush(now, &mut next_turn).expect("flush");
+        assert!(!next_turn && second.unwritten() < whole, "the next turn's piece");
     }
 }

@@ -8,7 +8,15 @@
 //! 4. takes the responses jobs have finished, puts each in its connection's
 //!    queue, and writes the ready prefix;
 //! 5. resumes connections that waited for in-flight capacity;
-//! 6. every sweep interval, enforces the timeouts.
+//! 6. gives the turn's one piece of bulk output, if no connection above
+//!    took it, to the connection that has waited longest for it;
+//! 7. every sweep interval, enforces the timeouts.
+//!
+//! One piece of bulk output per turn (see `output`): a connection with a
+//! large answer to write writes a window of it and queues for the next
+//! turn, which polls without waiting. So a thousand clients that each ask
+//! for a megabyte are written a window at a time, round-robin, and a reading
+//! client's small answer waits for one window's copy, not for all of theirs.
 //!
 //! Step 4 can itself produce answers: a connection whose pipeline was held at
 //! its limit decodes again once answers leave, and an `inline` job answers
@@ -109,6 +117,10 @@ pub(super) struct EventLoop {
     completions: Arc<Completions>,
     finished: Vec<Completion>,
     touched: Vec<usize>,
+    /// Connections with bulk output waiting for a turn's piece, oldest first.
+    writers: VecDeque<usize>,
+    /// This turn's piece of bulk output is not taken yet.
+    bulk_piece_free: bool,
     shared: Shared,
     next_connection_id: u64,
     backoff: AcceptBackoff,
@@ -147,6 +159,8 @@ impl EventLoop {
             completions,
             finished: Vec::new(),
             touched: Vec::new(),
+            writers: VecDeque::new(),
+            bulk_piece_free: true,
             shared,
             next_connection_id: 0,
             backoff: AcceptBackoff::new(),
@@ -169,6 +183,7 @@ impl EventLoop {
                 return;
             }
             let now = Instant::now();
+            self.bulk_piece_free = true;
             let mut accept_ready = false;
             for event in events.iter() {
                 match event.token() {
@@ -189,6 +204,7 @@ impl EventLoop {
             self.advance_touched(now);
             self.apply_completions(now);
             self.resume_stalled(now);
+            self.give_bulk_piece(now);
             if now >= self.next_sweep {
                 self.sweep(now);
             }
@@ -208,7 +224,7 @@ impl EventLoop {
     /// push from another thread wakes the loop, a push from the loop's own
     /// thread does not (see `completions`).
     fn timeout(&self) -> Duration {
-        if self.completions.has_queued() || !self.touched.is_empty() {
+        if self.completions.has_queued() || !self.touched.is_empty() || !self.writers.is_empty() {
             return Duration::ZERO;
         }
         let now = Instant::now();
@@ -286,10 +302,11 @@ impl EventLoop {
             return;
         }
         let service = &self.shared.service;
+        let was_deferred = connection.write_deferred;
         let mut turns = 0;
         let healthy = loop {
             let pumped = pump(connection, key, &mut self.dispatching, service, now);
-            let healthy = pumped.is_ok() && connection.flush(now).is_ok();
+            let healthy = pumped.is_ok() && connection.flush(now, &mut self.bulk_piece_free).is_ok();
             connection.charge(&service.budget);
             // Held by its own output, which is now written: decode again
             // (not when the loop's in-flight bound holds it: `stalled` resumes it).
@@ -310,6 +327,25 @@ impl EventLoop {
             self.close(key);
         } else if connection.is_done() {
             self.finish(key, now);
+        } else if connection.write_deferred && !was_deferred {
+            self.writers.push_back(key);
+        }
+    }
+
+    /// Advances the connection that has waited longest for a piece of bulk
+    /// output, unless a connection took this turn's piece already. An entry
+    /// whose connection wrote meanwhile (or closed) is dropped on the way.
+    fn give_bulk_piece(&mut self, now: Instant) {
+        while self.bulk_piece_free {
+            let Some(key) = self.writers.pop_front() else {
+                return;
+            };
+            if let Some(connection) = self.connections.get_mut(key)
+                && connection.write_deferred
+            {
+                connection.write_deferred = false;
+                self.advance(key, now);
+            }
         }
     }
 
