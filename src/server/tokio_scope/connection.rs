@@ -133,12 +133,9 @@ impl TokioConnection<'_> {
 
     /// Writes the output a piece at a time; a piece that makes no progress
     /// within the write timeout fails the connection. A piece the socket
-    /// takes at once is written with no timer set up. After each piece of
-    /// [bulk](Output::is_bulk) output the task yields, so the runtime's other
-    /// connections (and its I/O driver) go before the next piece.
+    /// takes at once is written with no timer set up.
     async fn flush(&mut self) -> io::Result<()> {
         while !self.exchange.output().is_empty() {
-            let bulk = self.exchange.output().is_bulk();
             let written = match try_write(&self.stream, self.exchange.output()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let write = write(&self.stream, self.exchange.output());
@@ -153,9 +150,6 @@ impl TokioConnection<'_> {
                 Ok(count) => self.exchange.wrote(count),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
-            }
-            if bulk {
-                tokio::task::yield_now().await;
             }
         }
         Ok(())
