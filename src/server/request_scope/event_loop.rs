@@ -16,7 +16,8 @@
 //! large answer to write writes a window of it and queues for the next
 //! turn, which polls without waiting. So a thousand clients that each ask
 //! for a megabyte are written a window at a time, round-robin, and a reading
-//! client's small answer waits for one window's copy, not for all of theirs.
+//! client's request waits for one window's copy before it is read (and one
+//! more before a worker's answer is seen), not for all of theirs.
 //!
 //! Step 4 can itself produce answers: a connection whose pipeline was held at
 //! its limit decodes again once answers leave, and an `inline` job answers
