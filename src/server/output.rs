@@ -23,9 +23,8 @@
 //! piece of it per turn and lets the other connections go first, so that a
 //! flood of large answers cannot keep a reading client's small answer
 //! waiting behind them. (Connection scope has a thread per connection, and
-//! tokio its scheduler: a tokio task that yielded after every bulk piece
-//! cost 16 readers of 1 MiB answers 13 % of their throughput for little
-//! gain under the flood, so it does not; see docs/robustness.md.)
+//! tokio its scheduler; a tokio task that yielded after every bulk piece
+//! was measured and cost readers more than it gained: docs/robustness.md.)
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};

@@ -71,8 +71,10 @@ pub(super) struct LoopConnection {
     /// Since when a write has been waiting for the socket to drain.
     pub(super) write_blocked_since: Option<Instant>,
     /// Bulk output is left that the socket may take, but this turn's bulk
-    /// piece went to another connection: waiting in the loop's `writers`.
+    /// piece went to another connection: it waits for a later turn's.
     pub(super) write_deferred: bool,
+    /// Has an entry in the loop's `writers` queue (at most one).
+    pub(super) in_writers: bool,
     /// Half-closed, discarding input until the client closes, the linger
     /// time passes or the connection's byte budget is spent.
     pub(super) lingering: Option<Lingering>,
@@ -99,6 +101,7 @@ impl LoopConnection {
             last_active: now,
             write_blocked_since: None,
             write_deferred: false,
+            in_writers: false,
             lingering: None,
         }
     }
@@ -212,6 +215,13 @@ impl LoopConnection {
         }
     }
 
+    /// Since when the client has left this connection's output unread: not
+    /// while the connection only waits for its turn at a bulk piece (then
+    /// the loop, not the client, is what holds the output back).
+    pub(super) fn write_stalled_since(&self) -> Option<Instant> {
+        self.write_blocked_since.filter(|_| !self.write_deferred)
+    }
+
     /// Whether everything is answered and written and the connection should
     /// now close: after a closing answer, or once the client has closed (or
     /// the server is draining) with nothing left in flight.
@@ -321,10 +331,16 @@ mod tests {
             (whole - WINDOW..whole).contains(&first.unwritten()),
             "one piece, at most a window"
         );
+        second.write_blocked_since = Some(now); // as if its socket had been full
         second.flush(now, &mut piece_free).expect("flush");
         assert!(
             second.write_deferred && second.unwritten() == whole,
             "the turn's piece is taken"
+        );
+        assert_eq!(
+            second.write_stalled_since(),
+            None,
+            "waiting for a turn is not the client's stall"
         );
         small.flush(now, &mut piece_free).expect("flush");
         assert!(
@@ -334,5 +350,6 @@ mod tests {
         let mut next_turn = true;
         second.flush(now, &mut next_turn).expect("flush");
         assert!(!next_turn && second.unwritten() < whole, "the next turn's piece");
+        assert_eq!(second.write_blocked_since, None, "a piece was written");
     }
 }

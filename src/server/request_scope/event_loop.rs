@@ -118,8 +118,9 @@ pub(super) struct EventLoop {
     completions: Arc<Completions>,
     finished: Vec<Completion>,
     touched: Vec<usize>,
-    /// Connections with bulk output waiting for a turn's piece, oldest first.
-    writers: VecDeque<usize>,
+    /// Connections (key, id) with bulk output waiting for a turn's piece,
+    /// oldest first; one entry per connection (`in_writers`).
+    writers: VecDeque<(usize, u64)>,
     /// This turn's piece of bulk output is not taken yet.
     bulk_piece_free: bool,
     shared: Shared,
@@ -303,7 +304,6 @@ impl EventLoop {
             return;
         }
         let service = &self.shared.service;
-        let was_deferred = connection.write_deferred;
         let mut turns = 0;
         let healthy = loop {
             let pumped = pump(connection, key, &mut self.dispatching, service, now);
@@ -328,8 +328,9 @@ impl EventLoop {
             self.close(key);
         } else if connection.is_done() {
             self.finish(key, now);
-        } else if connection.write_deferred && !was_deferred {
-            self.writers.push_back(key);
+        } else if connection.write_deferred && !connection.in_writers {
+            connection.in_writers = true;
+            self.writers.push_back((key, connection.id));
         }
     }
 
@@ -338,13 +339,14 @@ impl EventLoop {
     /// whose connection wrote meanwhile (or closed) is dropped on the way.
     fn give_bulk_piece(&mut self, now: Instant) {
         while self.bulk_piece_free {
-            let Some(key) = self.writers.pop_front() else {
+            let Some((key, id)) = self.writers.pop_front() else {
                 return;
             };
-            if let Some(connection) = self.connections.get_mut(key)
-                && connection.write_deferred
-            {
-                connection.write_deferred = false;
+            let Some(connection) = self.connections.get_mut(key).filter(|connection| connection.id == id) else {
+                continue;
+            };
+            connection.in_writers = false;
+            if connection.write_deferred {
                 self.advance(key, now);
             }
         }
@@ -425,7 +427,7 @@ impl EventLoop {
                 .lingering
                 .is_some_and(|lingering| lingering.left(now).is_none())
                 || connection
-                    .write_blocked_since
+                    .write_stalled_since()
                     .is_some_and(|since| past(since, timeouts.write))
                 || (connection.is_idle() && past(connection.last_active, timeouts.idle))
             {
