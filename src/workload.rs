@@ -173,7 +173,7 @@ fn param(request: &Request, name: &str, max: u64) -> Result<u64, Response> {
 /// Made once and shared: an answer's body is a `'static` slice of it, which
 /// the servers write from where it lies as the socket drains (see
 /// `server::output`), so no connection copies it.
-fn payload() -> &'static [u8] {
+pub(crate) fn payload() -> &'static [u8] {
     static PAYLOAD: OnceLock<Box<[u8]>> = OnceLock::new();
     PAYLOAD.get_or_init(|| {
         let line = b"dispatchlab payload 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\n";

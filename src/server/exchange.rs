@@ -33,6 +33,7 @@
 //! Request scope does not use it: see `request_scope`'s module doc.
 
 use std::io::{self, Read};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -338,10 +339,10 @@ impl Exchange {
         &self.output
     }
 
-    /// Writes one piece of the output to `sink` (see [`Output::write_to`]);
-    /// the charge follows.
-    pub(crate) fn write_to(&mut self, sink: &mut impl io::Write) -> io::Result<usize> {
-        let written = self.output.write_to(sink);
+    /// Writes one piece of the output into `socket` (see
+    /// [`Output::write_to`]); the charge follows.
+    pub(crate) fn write_to(&mut self, socket: &impl AsFd) -> io::Result<usize> {
+        let written = self.output.write_to(socket);
         self.charge();
         written
     }

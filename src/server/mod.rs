@@ -34,6 +34,7 @@ mod keep_alive;
 mod linger;
 mod listener;
 pub mod output;
+mod payload_file;
 mod read_buffer;
 mod request_scope;
 mod sched;

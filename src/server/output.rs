@@ -12,11 +12,18 @@
 //!
 //! A driver writes the next pieces (at most [`WINDOW`] bytes, over up to
 //! four parts, so that a head and the start of its body leave together),
-//! reports the count with [`Output::wrote`], and repeats until the output is
-//! empty. Each such write is one system call, so a write timeout applies per
-//! piece. A driver
-//! stops decoding new requests while [`Output::len`] is at least [`WINDOW`]:
-//! that is the window of unwritten output per connection.
+//! reports the count with [`Output::wrote`], and repeats until
+//! the output is empty. Each such write is one `send` and at most one
+//! `sendfile`, so a write timeout applies per piece. A driver stops
+//! decoding new requests while [`Output::len`] is at least [`WINDOW`]: that
+//! is the window of unwritten output per connection.
+//!
+//! A streamed body that is a slice of the `/bytes` pattern goes by
+//! `sendfile` from `payload_file`'s sealed copy of it, so the kernel keeps
+//! references to shared pages instead of copying each piece into memory of
+//! its own: the copy was where a flood of never-reading clients spent the
+//! event loop's time (docs/robustness.md). Other bodies, and every body
+//! where that file cannot be made, are copied by `send`.
 //!
 //! Request scope's event loop, which serves many connections on one
 //! thread, takes turns with [bulk](Output::is_bulk) output: it writes one
@@ -27,7 +34,12 @@
 //! was measured and cost readers more than it gained: docs/robustness.md.)
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use socket2::SockRef;
+
+use super::payload_file::PayloadFile;
 
 /// Unwritten output, encoded or still to be produced, past which a
 /// connection decodes no new request, and the most bytes one write is given.
@@ -35,7 +47,7 @@ pub const WINDOW: usize = 64 * 1024;
 
 /// The most parts one write takes (a vectored write of up to this many
 /// slices).
-pub(crate) const SLICES: usize = 4;
+const SLICES: usize = 4;
 
 /// Bodies longer than this that are `'static` are streamed from where they
 /// lie instead of being copied into the output.
@@ -134,35 +146,79 @@ impl Output {
     /// The next bytes to write, of the front part. Empty when everything
     /// is written.
     pub fn piece(&self) -> &[u8] {
-        self.pieces().0[0]
+        let rest = self.parts.front().map_or(&[][..], |part| &part.bytes()[self.written..]);
+        &rest[..rest.len().min(WINDOW)]
     }
 
-    /// The next bytes to write, one slice per part for up to [`SLICES`]
-    /// parts, at most [`WINDOW`] bytes in all, and how many slices there
-    /// are: a head and the start of its streamed body leave in one
-    /// vectored write.
-    pub(crate) fn pieces(&self) -> ([&[u8]; SLICES], usize) {
-        let mut pieces: [&[u8]; SLICES] = [&[]; SLICES];
-        let (mut count, mut room, mut skip) = (0, WINDOW, self.written);
+    /// What the next write sends, at most [`WINDOW`] bytes in all: slices
+    /// of up to [`SLICES`] parts from memory, then, if the next part lies
+    /// in `payload`, a run of it. So a head and the start of its streamed
+    /// body leave in one write.
+    fn next_write(&self, payload: Option<&PayloadFile>) -> NextWrite<'_> {
+        let mut next = NextWrite {
+            slices: [&[]; SLICES],
+            count: 0,
+            file: None,
+        };
+        let (mut room, mut skip) = (WINDOW, self.written);
         for part in self.parts.iter().take(SLICES) {
             let rest = &part.bytes()[skip..];
             skip = 0;
-            let piece = &rest[..rest.len().min(room)];
-            if piece.is_empty() {
+            let len = rest.len().min(room);
+            if let Part::Streamed(_) = part
+                && let Some(offset) = payload.and_then(|file| file.offset_of(rest))
+            {
+                next.file = Some((offset, len));
+                break;
+            }
+            if len == 0 {
                 continue;
             }
-            pieces[count] = piece;
-            count += 1;
-            room -= piece.len();
+            next.slices[next.count] = &rest[..len];
+            next.count += 1;
+            room -= len;
             if room == 0 {
                 break;
             }
         }
-        (pieces, count)
+        next
     }
 
-    /// Takes note that the first `count` bytes of [`piece`](Self::piece)
-    /// were written.
+    /// Sends the next pieces into `socket` without taking note of them (the
+    /// caller reports the count with [`wrote`](Self::wrote)): the slices in
+    /// memory with one `send`, then the run of the payload file, if any,
+    /// with one `sendfile`. `Ok(0)` only when everything is written.
+    pub(crate) fn send_to(&self, socket: BorrowedFd<'_>) -> io::Result<usize> {
+        let payload = PayloadFile::get();
+        let next = self.next_write(payload);
+        let slices = &next.slices[..next.count];
+        let in_memory: usize = slices.iter().map(|slice| slice.len()).sum();
+        let socket_ref = SockRef::from(&socket);
+        // A head followed by a run of the file is held back for it (MSG_MORE).
+        let more = if next.file.is_some() { libc::MSG_MORE } else { 0 };
+        let sent = match slices {
+            [] => 0,
+            [slice] => socket_ref.send_with_flags(slice, libc::MSG_NOSIGNAL | more)?,
+            _ => {
+                let slices = next.slices.map(IoSlice::new);
+                socket_ref.send_vectored_with_flags(&slices[..next.count], libc::MSG_NOSIGNAL | more)?
+            }
+        };
+        let (Some((offset, len)), Some(file)) = (next.file, payload) else {
+            return Ok(sent);
+        };
+        if sent < in_memory {
+            return Ok(sent);
+        }
+        match file.send(socket, offset, len) {
+            Ok(streamed) => Ok(sent + streamed),
+            // The head went; the error comes again at the next write.
+            Err(_) if sent > 0 => Ok(sent),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Takes note that the next `count` bytes were written.
     pub fn wrote(&mut self, count: usize) {
         self.written += count;
         while let Some(front) = self.parts.front() {
@@ -185,15 +241,13 @@ impl Output {
         self.wrote(self.len());
     }
 
-    /// Writes the next pieces to `sink` in one call (a plain `write` for
-    /// one slice); `Ok(0)` only when everything is written.
-    pub(crate) fn write_to(&mut self, sink: &mut impl Write) -> io::Result<usize> {
-        let (pieces, count) = self.pieces();
-        let written = match count {
-            0 => return Ok(0),
-            1 => sink.write(pieces[0])?,
-            _ => sink.write_vectored(&pieces.map(IoSlice::new)[..count])?,
-        };
+    /// Writes the next pieces into `socket` ([`send_to`](Self::send_to))
+    /// and takes note of them; `Ok(0)` only when everything is written.
+    pub(crate) fn write_to(&mut self, socket: &impl AsFd) -> io::Result<usize> {
+        if self.is_empty() {
+            return Ok(0);
+        }
+        let written = self.send_to(socket.as_fd())?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -202,10 +256,23 @@ impl Output {
     }
 }
 
+/// One write's worth of output: slices from memory, then a run of the
+/// payload file as (offset, length).
+struct NextWrite<'a> {
+    slices: [&'a [u8]; SLICES],
+    count: usize,
+    file: Option<(u64, usize)>,
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
 
+    use super::*;
+    use crate::workload;
+
+    /// A `'static` body that is not the payload: written by copy.
     static BODY: [u8; 3 * WINDOW] = [b'x'; 3 * WINDOW];
 
     fn drain(output: &mut Output, chunk: usize) -> Vec<u8> {
@@ -218,6 +285,23 @@ mod tests {
             output.wrote(count);
         }
         sent
+    }
+
+    /// Writes `output` into a socket pair one `write_to` at a time, reading
+    /// each write's bytes back; gives every write's count and the bytes.
+    fn written_through_a_socket(output: &mut Output) -> (Vec<usize>, Vec<u8>) {
+        let (ours, mut theirs) = UnixStream::pair().expect("a socket pair");
+        let (mut counts, mut received) = (Vec::new(), Vec::new());
+        loop {
+            let count = output.write_to(&ours).expect("a write");
+            if count == 0 {
+                return (counts, received);
+            }
+            let start = received.len();
+            received.resize(start + count, 0);
+            theirs.read_exact(&mut received[start..]).expect("the written bytes");
+            counts.push(count);
+        }
     }
 
     #[test]
@@ -236,16 +320,34 @@ mod tests {
 
     #[test]
     fn a_head_and_its_streamed_body_leave_in_one_write_of_at_most_a_window() {
+        let payload = &workload::payload()[..3 * WINDOW];
+        // A run of the payload file ends a write: what follows it goes next.
+        let by_copy: &[usize] = &[WINDOW, WINDOW, WINDOW, 5 + 4];
+        let from_file: &[usize] = &[WINDOW, WINDOW, WINDOW, 5, 4];
+        for (body, expected) in [(&BODY[..], by_copy), (payload, from_file)] {
+            let mut output = Output::default();
+            output.encoded().extend_from_slice(b"head;");
+            output.stream(body);
+            output.append(b"next".to_vec());
+            let (counts, received) = written_through_a_socket(&mut output);
+            assert_eq!(counts, expected);
+            assert_eq!(received, [&b"head;"[..], body, b"next"].concat());
+        }
+    }
+
+    #[test]
+    fn the_payload_is_sent_from_its_file_and_other_bodies_by_copy() {
+        let file = PayloadFile::get().expect("memfd_create works on Linux");
+        let payload = &workload::payload()[100..100 + 2 * WINDOW];
         let mut output = Output::default();
-        output.encoded().extend_from_slice(b"head;");
+        output.stream(payload);
         output.stream(&BODY);
-        let (pieces, count) = output.pieces();
-        assert_eq!(count, 2);
-        assert_eq!((pieces[0], pieces[1].len()), (&b"head;"[..], WINDOW - 5));
-        let mut sink = Vec::new();
-        assert_eq!(output.write_to(&mut sink).expect("a write"), WINDOW);
-        assert_eq!(sink.len(), WINDOW);
-        assert_eq!(output.len(), BODY.len() + 5 - WINDOW);
+        let from_file = output.next_write(Some(file));
+        assert_eq!((from_file.count, from_file.file), (0, Some((100, WINDOW))));
+        output.wrote(2 * WINDOW);
+        let by_copy = output.next_write(Some(file));
+        assert_eq!((by_copy.count, by_copy.file), (1, None));
+        assert_eq!(by_copy.slices[0].len(), WINDOW);
     }
 
     #[test]
@@ -260,14 +362,12 @@ mod tests {
     }
 
     #[test]
-    fn write_to_writes_one_piece() {
+    fn nothing_left_to_write_is_a_write_of_zero() {
         let mut output = Output::default();
         output.stream(&BODY);
-        let mut sink = Vec::new();
-        assert_eq!(output.write_to(&mut sink).expect("a write"), WINDOW);
-        assert_eq!(output.len(), 2 * WINDOW);
         output.clear();
         assert!(output.is_empty());
-        assert_eq!(output.write_to(&mut sink).expect("nothing to write"), 0);
+        let (ours, _theirs) = UnixStream::pair().expect("a socket pair");
+        assert_eq!(output.write_to(&ours).expect("nothing to write"), 0);
     }
 }

@@ -87,7 +87,7 @@ impl BlockingConnection {
     /// stops reading frees this worker at the timeout, and is closed.
     fn flush(&mut self) -> io::Result<()> {
         while !self.exchange.output().is_empty() {
-            match self.exchange.write_to(&mut self.stream) {
+            match self.exchange.write_to(&self.stream) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),

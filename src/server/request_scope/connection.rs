@@ -198,7 +198,7 @@ impl LoopConnection {
                 self.write_deferred = true;
                 return Ok(());
             }
-            match self.output.write_to(&mut self.socket) {
+            match self.output.write_to(&self.socket) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {
                     self.last_active = now;

@@ -18,11 +18,12 @@
 //! buffer released for a wait comes back from `read_buffer`'s per-thread
 //! spares, so the wait costs no 4 KiB zero-fill either.
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, Read};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
@@ -198,13 +199,9 @@ fn try_read_into(stream: &TcpStream, exchange: &mut Exchange) -> io::Result<usiz
 }
 
 /// Writes the next piece of `output` without waiting (`WouldBlock` when the
-/// socket has no room); as `Output::write_to`, a plain write for one slice.
+/// socket has no room), through tokio so that it knows the socket is full.
 fn try_write(stream: &TcpStream, output: &Output) -> io::Result<usize> {
-    let (pieces, count) = output.pieces();
-    match count {
-        1 => stream.try_write(pieces[0]),
-        _ => stream.try_write_vectored(&pieces.map(IoSlice::new)[..count]),
-    }
+    stream.try_io(Interest::WRITABLE, || output.send_to(stream.as_fd()))
 }
 
 /// Waits for room in the socket, then writes the next piece of `output`.
