@@ -189,7 +189,14 @@ impl Output {
     /// memory with one `send`, then the run of the payload file, if any,
     /// with one `sendfile`. `Ok(0)` only when everything is written.
     pub(crate) fn send_to(&self, socket: BorrowedFd<'_>) -> io::Result<usize> {
-        let payload = PayloadFile::get();
+        // Only output that streams a body needs the file: a server that
+        // never answers `/bytes` never makes the pattern.
+        let streams = self
+            .parts
+            .iter()
+            .take(SLICES)
+            .any(|part| matches!(part, Part::Streamed(_)));
+        let payload = if streams { PayloadFile::get() } else { None };
         let next = self.next_write(payload);
         let slices = &next.slices[..next.count];
         let in_memory: usize = slices.iter().map(|slice| slice.len()).sum();
